@@ -1,0 +1,533 @@
+//! Topic names and topic filters (spec 4.7), as validated newtypes.
+
+use alloc::string::String;
+use core::{borrow::Borrow, fmt, ops::Deref};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::string::{self, InvalidString, MqttString};
+
+/// Why a string is not a valid topic name or topic filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidTopic {
+    /// Topic names and filters are at least one character long [MQTT-4.7.3-1].
+    #[error("topic is empty")]
+    Empty,
+    /// Longer than 65,535 bytes [MQTT-4.7.3-3].
+    #[error("topic of {0} bytes is longer than 65535 bytes")]
+    TooLong(usize),
+    /// Contains U+0000 [MQTT-4.7.3-2].
+    #[error("topic contains the null character U+0000")]
+    NullCharacter,
+    /// A topic name containing `+` or `#` [MQTT-3.3.2-2].
+    #[error("topic name contains a wildcard")]
+    WildcardInName,
+    /// `#` that is not alone in the last level [MQTT-4.7.1-1] (3.1.1: [MQTT-4.7.1-2]).
+    #[error("'#' must be the last character and alone in its level")]
+    MisplacedMultiLevelWildcard,
+    /// `+` that does not occupy a whole level [MQTT-4.7.1-2] (3.1.1: [MQTT-4.7.1-3]).
+    #[error("'+' must occupy a whole topic level")]
+    MisplacedSingleLevelWildcard,
+    /// `$share/` with an empty ShareName or one containing `/`, `+` or `#` [MQTT-4.8.2-1].
+    #[error("invalid shared subscription share name")]
+    InvalidShareName,
+    /// `$share/{ShareName}` without a topic filter after it [MQTT-4.8.2-2].
+    #[error("shared subscription without a topic filter")]
+    EmptySharedFilter,
+}
+
+impl From<InvalidString> for InvalidTopic {
+    fn from(e: InvalidString) -> Self {
+        match e {
+            InvalidString::TooLong(n) => InvalidTopic::TooLong(n),
+            InvalidString::NullCharacter => InvalidTopic::NullCharacter,
+        }
+    }
+}
+
+/// A Topic Name (spec 4.7): the topic of a PUBLISH. At least one character, no wildcards.
+///
+/// The one exception is the empty topic of an MQTT 5 PUBLISH that relies on a Topic Alias; the
+/// decoder produces it ([`TopicName::is_empty`]) and the receiver's session replaces it with the
+/// topic the alias stands for.
+///
+/// ```
+/// use mqtt_codec::TopicName;
+/// let t = TopicName::new("sport/tennis/player1").unwrap();
+/// assert_eq!(t.levels().count(), 3);
+/// assert!(TopicName::new("sport/+").is_err());
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicName(ByteString);
+
+impl TopicName {
+    /// A topic name, checked against the rules of spec 4.7.
+    pub fn new(topic: impl Into<String>) -> Result<Self, InvalidTopic> {
+        let topic: String = topic.into();
+        validate_name(topic.as_bytes())?;
+        Ok(TopicName(ByteString::from(topic)))
+    }
+
+    /// A topic name from a `&'static str`, checked like [`TopicName::new`].
+    pub fn from_static(topic: &'static str) -> Result<Self, InvalidTopic> {
+        validate_name(topic.as_bytes())?;
+        Ok(TopicName(ByteString::from_static(topic)))
+    }
+
+    /// The empty topic of an MQTT 5 PUBLISH that uses a Topic Alias (spec 3.3.2.3.4).
+    pub const fn alias_only() -> Self {
+        TopicName(ByteString::new())
+    }
+
+    pub(crate) fn from_mqtt_string(s: MqttString) -> Result<Self, InvalidTopic> {
+        validate_name(s.as_bytes())?;
+        Ok(TopicName(s.into_inner()))
+    }
+
+    /// Accepts the empty name; the caller decides whether the packet allows it.
+    pub(crate) fn from_mqtt_string_or_empty(s: MqttString) -> Result<Self, InvalidTopic> {
+        if s.is_empty() {
+            return Ok(TopicName::alias_only());
+        }
+        TopicName::from_mqtt_string(s)
+    }
+
+    /// The topic.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The bytes, shared with the buffer the topic was decoded from.
+    pub fn as_bytes(&self) -> &Bytes {
+        self.0.as_bytes()
+    }
+
+    /// The topic levels, split at `/` (spec 4.7.1.1).
+    pub fn levels(&self) -> core::str::Split<'_, char> {
+        self.as_str().split('/')
+    }
+
+    /// True for topics beginning with `$`, such as `$SYS/...`, which wildcards at the first level
+    /// do not match [MQTT-4.7.2-1].
+    pub fn is_dollar(&self) -> bool {
+        self.as_bytes().first() == Some(&b'$')
+    }
+}
+
+fn validate_name(topic: &[u8]) -> Result<(), InvalidTopic> {
+    if topic.is_empty() {
+        return Err(InvalidTopic::Empty);
+    }
+    string::check(topic)?;
+    if topic.iter().any(|&b| b == b'+' || b == b'#') {
+        return Err(InvalidTopic::WildcardInName);
+    }
+    Ok(())
+}
+
+/// A Topic Filter (spec 4.7): the filter of a subscription, with `+` and `#` wildcards, and
+/// optionally a shared subscription `$share/{ShareName}/{filter}` (spec 4.8.2).
+///
+/// ```
+/// use mqtt_codec::{TopicFilter, TopicName};
+/// let f = TopicFilter::new("$share/workers/jobs/+/new").unwrap();
+/// assert_eq!(f.share_name(), Some("workers"));
+/// assert_eq!(f.filter(), "jobs/+/new");
+/// assert!(f.matches(&TopicName::new("jobs/print/new").unwrap()));
+/// assert!(TopicFilter::new("sport/tennis#").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicFilter {
+    full: ByteString,
+    /// Byte offset of the filter proper: 0, or past `$share/{ShareName}/`.
+    filter_start: usize,
+    has_wildcards: bool,
+}
+
+const SHARE_PREFIX: &[u8] = b"$share/";
+
+impl TopicFilter {
+    /// A topic filter, checked against the rules of spec 4.7.1 and 4.8.2.
+    pub fn new(filter: impl Into<String>) -> Result<Self, InvalidTopic> {
+        let filter: String = filter.into();
+        Self::from_byte_string(ByteString::from(filter))
+    }
+
+    /// A topic filter from a `&'static str`, checked like [`TopicFilter::new`].
+    pub fn from_static(filter: &'static str) -> Result<Self, InvalidTopic> {
+        Self::from_byte_string(ByteString::from_static(filter))
+    }
+
+    pub(crate) fn from_mqtt_string(s: MqttString) -> Result<Self, InvalidTopic> {
+        Self::from_byte_string(s.into_inner())
+    }
+
+    fn from_byte_string(full: ByteString) -> Result<Self, InvalidTopic> {
+        let bytes: &[u8] = full.as_bytes();
+        string::check(bytes)?;
+        let filter_start = match bytes.strip_prefix(SHARE_PREFIX) {
+            Some(rest) => {
+                let group_len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+                let group = rest.get(..group_len).unwrap_or_default();
+                if group.is_empty() || group.iter().any(|&b| b == b'+' || b == b'#') {
+                    return Err(InvalidTopic::InvalidShareName);
+                }
+                if group_len + 1 >= rest.len() {
+                    return Err(InvalidTopic::EmptySharedFilter);
+                }
+                SHARE_PREFIX.len() + group_len + 1
+            }
+            None => 0,
+        };
+        let filter = bytes.get(filter_start..).unwrap_or_default();
+        let has_wildcards = validate_filter(filter)?;
+        Ok(TopicFilter {
+            full,
+            filter_start,
+            has_wildcards,
+        })
+    }
+
+    /// The whole filter as sent, including any `$share/{ShareName}/` prefix.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The bytes of the whole filter, shared with the buffer it was decoded from.
+    pub fn as_bytes(&self) -> &Bytes {
+        self.full.as_bytes()
+    }
+
+    /// The filter that topics are matched against: without the `$share/{ShareName}/` prefix.
+    pub fn filter(&self) -> &str {
+        self.full.get(self.filter_start..).unwrap_or_default()
+    }
+
+    /// The ShareName of a shared subscription (spec 4.8.2).
+    pub fn share_name(&self) -> Option<&str> {
+        if self.filter_start == 0 {
+            return None;
+        }
+        self.full.get(SHARE_PREFIX.len()..self.filter_start - 1)
+    }
+
+    /// True for `$share/...` filters.
+    pub fn is_shared(&self) -> bool {
+        self.filter_start != 0
+    }
+
+    /// True when the filter contains `+` or `#`.
+    pub fn has_wildcards(&self) -> bool {
+        self.has_wildcards
+    }
+
+    /// The levels of [`TopicFilter::filter`], split at `/`.
+    pub fn levels(&self) -> core::str::Split<'_, char> {
+        self.filter().split('/')
+    }
+
+    /// Whether a PUBLISH to `topic` matches this filter (spec 4.7), including the rule that a
+    /// filter starting with a wildcard does not match topics starting with `$` [MQTT-4.7.2-1].
+    pub fn matches(&self, topic: &TopicName) -> bool {
+        let filter = self.filter().as_bytes();
+        if !self.has_wildcards {
+            return filter == topic.as_bytes().as_ref();
+        }
+        topic_matches(filter, topic.as_bytes())
+    }
+}
+
+/// Checks the wildcard rules of spec 4.7.1; returns whether the filter has wildcards.
+fn validate_filter(filter: &[u8]) -> Result<bool, InvalidTopic> {
+    if filter.is_empty() {
+        return Err(InvalidTopic::Empty);
+    }
+    let mut has_wildcards = false;
+    let mut levels = filter.split(|&b| b == b'/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains(&b'#') {
+            // [MQTT-4.7.1-1]: alone in its level, and the last level.
+            if level != b"#" || levels.peek().is_some() {
+                return Err(InvalidTopic::MisplacedMultiLevelWildcard);
+            }
+            has_wildcards = true;
+        } else if level.contains(&b'+') {
+            // [MQTT-4.7.1-2]: occupies an entire level.
+            if level != b"+" {
+                return Err(InvalidTopic::MisplacedSingleLevelWildcard);
+            }
+            has_wildcards = true;
+        }
+    }
+    Ok(has_wildcards)
+}
+
+/// Matches a topic name against a topic filter, both as bytes already validated (spec 4.7).
+///
+/// Exposed for routers that keep filters in their own structures.
+///
+/// ```
+/// use mqtt_codec::topic_matches;
+/// assert!(topic_matches(b"sport/#", b"sport"));
+/// assert!(topic_matches(b"+/+", b"/finance"));
+/// assert!(!topic_matches(b"#", b"$SYS/broker/uptime"));
+/// assert!(topic_matches(b"$SYS/#", b"$SYS/broker/uptime"));
+/// ```
+pub fn topic_matches(filter: &[u8], topic: &[u8]) -> bool {
+    if topic.first() == Some(&b'$') && matches!(filter.first(), Some(b'+' | b'#')) {
+        return false;
+    }
+    let mut f = filter.split(|&b| b == b'/');
+    let mut t = topic.split(|&b| b == b'/');
+    loop {
+        match (f.next(), t.next()) {
+            // "sport/#" also matches "sport": '#' includes the parent level (spec 4.7.1.2).
+            (Some(b"#"), _) => return true,
+            (Some(b"+"), Some(_)) => {}
+            (Some(fl), Some(tl)) if fl == tl => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+macro_rules! string_like {
+    ($ty:ident, $field:tt) => {
+        impl Deref for $ty {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = InvalidTopic;
+            fn try_from(s: &str) -> Result<Self, InvalidTopic> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = InvalidTopic;
+            fn try_from(s: String) -> Result<Self, InvalidTopic> {
+                $ty::new(s)
+            }
+        }
+
+        impl From<$ty> for MqttString {
+            fn from(t: $ty) -> MqttString {
+                MqttString::from_inner(t.$field)
+            }
+        }
+    };
+}
+
+string_like!(TopicName, 0);
+string_like!(TopicFilter, full);
+
+impl Borrow<str> for TopicName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> TopicName {
+        TopicName::new(s).unwrap()
+    }
+
+    fn filter(s: &str) -> TopicFilter {
+        TopicFilter::new(s).unwrap()
+    }
+
+    #[test]
+    fn mqtt_3_3_2_2_topic_name_has_no_wildcards() {
+        // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard characters.
+        assert_eq!(TopicName::new("a/+"), Err(InvalidTopic::WildcardInName));
+        assert_eq!(TopicName::new("a/#"), Err(InvalidTopic::WildcardInName));
+        assert_eq!(TopicName::new("a+b"), Err(InvalidTopic::WildcardInName));
+    }
+
+    #[test]
+    fn mqtt_4_7_3_1_topics_are_not_empty() {
+        // [MQTT-4.7.3-1] All Topic Names and Topic Filters MUST be at least one character long.
+        assert_eq!(TopicName::new(""), Err(InvalidTopic::Empty));
+        assert_eq!(TopicFilter::new(""), Err(InvalidTopic::Empty));
+    }
+
+    #[test]
+    fn mqtt_4_7_3_2_topics_have_no_null_character() {
+        // [MQTT-4.7.3-2] Topic Names and Topic Filters MUST NOT include the null character.
+        assert_eq!(TopicName::new("a\0"), Err(InvalidTopic::NullCharacter));
+        assert_eq!(TopicFilter::new("a\0"), Err(InvalidTopic::NullCharacter));
+    }
+
+    #[test]
+    fn mqtt_4_7_3_3_topics_are_at_most_65535_bytes() {
+        // [MQTT-4.7.3-3] Topic Names and Topic Filters are UTF-8 Encoded Strings; they MUST NOT
+        // encode to more than 65,535 bytes.
+        assert_eq!(
+            TopicName::new("a".repeat(65_536)),
+            Err(InvalidTopic::TooLong(65_536))
+        );
+        assert!(TopicFilter::new("a".repeat(65_535)).is_ok());
+    }
+
+    #[test]
+    fn mqtt_4_7_1_1_multi_level_wildcard_placement() {
+        // [MQTT-4.7.1-1] (5.0) / [MQTT-4.7.1-2] (3.1.1): '#' on its own or after '/', and last.
+        for ok in ["#", "sport/#", "sport/tennis/#", "/#", "+/#"] {
+            assert!(TopicFilter::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["sport/tennis#", "sport/tennis/#/ranking", "#/a", "a#", "##"] {
+            assert_eq!(
+                TopicFilter::new(bad),
+                Err(InvalidTopic::MisplacedMultiLevelWildcard),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_4_7_1_2_single_level_wildcard_placement() {
+        // [MQTT-4.7.1-2] (5.0) / [MQTT-4.7.1-3] (3.1.1): '+' occupies an entire level.
+        for ok in ["+", "+/tennis/#", "sport/+/player1", "/+", "+/+", "+/"] {
+            assert!(TopicFilter::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["sport+", "sport/+tennis", "a/b+/c", "++"] {
+            assert_eq!(
+                TopicFilter::new(bad),
+                Err(InvalidTopic::MisplacedSingleLevelWildcard),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn spec_4_7_1_examples_match() {
+        // Non-normative examples of spec 4.7.1.2 and 4.7.1.3.
+        let cases = [
+            ("sport/tennis/player1/#", "sport/tennis/player1", true),
+            (
+                "sport/tennis/player1/#",
+                "sport/tennis/player1/ranking",
+                true,
+            ),
+            (
+                "sport/tennis/player1/#",
+                "sport/tennis/player1/score/wimbledon",
+                true,
+            ),
+            ("sport/#", "sport", true),
+            ("sport/tennis/+", "sport/tennis/player1", true),
+            ("sport/tennis/+", "sport/tennis/player1/ranking", false),
+            ("sport/+", "sport", false),
+            ("sport/+", "sport/", true),
+            ("+/+", "/finance", true),
+            ("/+", "/finance", true),
+            ("+", "/finance", false),
+            ("#", "a/b/c", true),
+            ("a/b", "a/b", true),
+            ("a/b", "a/b/c", false),
+            ("a/b/c", "a/b", false),
+            ("ACCOUNTS", "Accounts", false),
+            ("a//b", "a//b", true),
+            ("a/+/b", "a//b", true),
+        ];
+        for (f, t, expected) in cases {
+            assert_eq!(filter(f).matches(&name(t)), expected, "{f} vs {t}");
+        }
+    }
+
+    #[test]
+    fn mqtt_4_7_2_1_wildcards_do_not_match_dollar_topics() {
+        // [MQTT-4.7.2-1] The Server MUST NOT match Topic Filters starting with a wildcard
+        // character (# or +) with Topic Names beginning with a $ character.
+        assert!(!filter("#").matches(&name("$SYS/broker/uptime")));
+        assert!(!filter("+/monitor/Clients").matches(&name("$SYS/monitor/Clients")));
+        assert!(filter("$SYS/#").matches(&name("$SYS/monitor/Clients")));
+        assert!(filter("$SYS/monitor/+").matches(&name("$SYS/monitor/Clients")));
+        // '$' later in the topic is an ordinary character.
+        assert!(filter("#").matches(&name("a/$b")));
+    }
+
+    #[test]
+    fn mqtt_4_8_2_shared_subscription_syntax() {
+        // [MQTT-4.8.2-1] ShareName is at least one character, without '/', '+' or '#'.
+        // [MQTT-4.8.2-2] It is followed by '/' and a Topic Filter.
+        let f = filter("$share/g1/a/+/c");
+        assert!(f.is_shared());
+        assert_eq!(f.share_name(), Some("g1"));
+        assert_eq!(f.filter(), "a/+/c");
+        assert!(f.matches(&name("a/b/c")));
+        assert_eq!(
+            TopicFilter::new("$share//a"),
+            Err(InvalidTopic::InvalidShareName)
+        );
+        assert_eq!(
+            TopicFilter::new("$share/g+/a"),
+            Err(InvalidTopic::InvalidShareName)
+        );
+        assert_eq!(
+            TopicFilter::new("$share/g#/a"),
+            Err(InvalidTopic::InvalidShareName)
+        );
+        assert_eq!(
+            TopicFilter::new("$share/g"),
+            Err(InvalidTopic::EmptySharedFilter)
+        );
+        assert_eq!(
+            TopicFilter::new("$share/g/"),
+            Err(InvalidTopic::EmptySharedFilter)
+        );
+        assert_eq!(
+            TopicFilter::new("$share/g/a#"),
+            Err(InvalidTopic::MisplacedMultiLevelWildcard)
+        );
+        // Not a shared subscription: the prefix must be exactly "$share/".
+        assert!(!filter("$shared/g/a").is_shared());
+        assert!(!filter("$share").is_shared());
+    }
+
+    #[test]
+    fn exact_filters_match_by_equality() {
+        let f = filter("a/b");
+        assert!(!f.has_wildcards());
+        assert!(f.matches(&name("a/b")));
+        assert!(!f.matches(&name("a/c")));
+    }
+}
