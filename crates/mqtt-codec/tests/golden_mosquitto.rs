@@ -96,7 +96,10 @@ fn every_captured_packet_decodes_and_reencodes_identically() {
         }
     }
     // Nearly every packet is byte-identical; only multi-property MQTT 5 packets may differ.
-    assert!(identical > 10 * reordered, "{identical} identical, {reordered} reordered");
+    assert!(
+        identical > 10 * reordered,
+        "{identical} identical, {reordered} reordered"
+    );
 }
 
 #[test]
