@@ -43,6 +43,11 @@
 
 extern crate alloc;
 
+/// The crate README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod ack;
 mod auth;
 mod connack;

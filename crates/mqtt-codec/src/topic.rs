@@ -108,6 +108,16 @@ impl TopicName {
         self.as_str().split('/')
     }
 
+    /// True only for the empty topic of a PUBLISH that relies on a Topic Alias.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// True for topics beginning with `$`, such as `$SYS/...`, which wildcards at the first level
     /// do not match [MQTT-4.7.2-1].
     pub fn is_dollar(&self) -> bool {
