@@ -83,6 +83,7 @@ macro_rules! ack_packet {
     ($(#[$doc:meta])* $name:ident, $packet:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name {
             /// Packet Identifier of the PUBLISH (or PUBREL) being acknowledged.
             pub packet_id: PacketId,

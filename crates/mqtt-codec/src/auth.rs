@@ -11,6 +11,7 @@ use crate::wire::Reader;
 
 /// An AUTH packet (spec 3.15), for extended authentication in MQTT 5.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Auth {
     /// Authenticate Reason Code: Success, Continue authentication or Re-authenticate.
     pub reason_code: ReasonCode,

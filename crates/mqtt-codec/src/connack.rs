@@ -22,6 +22,7 @@ use crate::wire::Reader;
 /// assert_eq!(&buf[..], [0x20, 0x02, 0x00, 0x05]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnAck {
     /// Session Present (always false in MQTT 3.1, which has no such flag).
     pub session_present: bool,

@@ -28,6 +28,7 @@ use crate::wire::{prefixed_len, write_prefixed, Reader};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Connect {
     /// The protocol version the client speaks (Protocol Name and Level).
     pub protocol: ProtocolVersion,
@@ -65,6 +66,7 @@ impl Default for Connect {
 
 /// The Will Message of a CONNECT (spec 3.1.2.5, 3.1.3.2-3.1.3.4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LastWill {
     /// Will Topic.
     pub topic: TopicName,

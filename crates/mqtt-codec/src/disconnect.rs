@@ -19,6 +19,7 @@ use crate::wire::Reader;
 /// assert_eq!(&buf[..], [0xE0, 0x01, 0x8E]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Disconnect {
     /// Disconnect Reason Code (MQTT 5); 0x00 is Normal disconnection.
     pub reason_code: ReasonCode,

@@ -19,6 +19,7 @@ use crate::wire::{varint_len, write_varint, Reader, MAX_REMAINING_LENGTH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 #[allow(missing_docs)] // the variants are the spec's packet names
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PacketType {
     Connect = 1,
     ConnAck = 2,
@@ -102,6 +103,7 @@ impl fmt::Display for PacketType {
 /// reason codes and properties only in 5.0); CONNECT carries its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // each variant holds the struct of the same name
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Packet {
     Connect(Connect),
     ConnAck(ConnAck),

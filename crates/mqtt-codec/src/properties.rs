@@ -26,6 +26,7 @@ pub type UserProperty = (MqttString, MqttString);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 #[allow(missing_docs)] // the variant names are the spec's property names
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PropertyId {
     PayloadFormatIndicator = 0x01,
     MessageExpiryInterval = 0x02,
@@ -333,6 +334,7 @@ macro_rules! property_set {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: Option<$ty>, )*
             $( $( $(#[$rmeta])* pub $rfield: Vec<$rty>, )* )?

@@ -29,6 +29,7 @@ pub(crate) fn read_packet_id(r: &mut Reader) -> Result<PacketId, DecodeError> {
 /// assert_eq!(q.packet_id().map(|id| id.get()), Some(3));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PublishQos {
     /// QoS 0, no Packet Identifier.
     #[default]
@@ -86,6 +87,7 @@ impl PublishQos {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Publish {
     /// DUP: this may be a re-delivery (QoS 1 and 2 only; never encoded for QoS 0).
     pub dup: bool,

@@ -19,6 +19,7 @@ macro_rules! reason_codes {
         /// assert_eq!(ReasonCode::NotAuthorized.to_string(), "Not authorized");
         /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "u8", into = "u8"))]
         #[repr(u8)]
         #[non_exhaustive]
         pub enum ReasonCode {

@@ -20,6 +20,7 @@ use crate::error::DecodeError;
 /// assert!(MqttString::new("a\0b").is_err());
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
 pub struct MqttString(ByteString);
 
 /// Why a string cannot be sent as an MQTT UTF-8 Encoded String.
@@ -143,6 +144,12 @@ impl TryFrom<String> for MqttString {
 
     fn try_from(s: String) -> Result<Self, InvalidString> {
         MqttString::new(s)
+    }
+}
+
+impl From<MqttString> for String {
+    fn from(s: MqttString) -> String {
+        String::from(s.as_str())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::wire::{prefixed_len, write_prefixed, Reader};
 
 /// Whether retained messages are sent when a subscription is made (spec 3.8.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RetainHandling {
     /// 0: send retained messages at the time of the subscribe.
     #[default]
@@ -34,6 +35,7 @@ pub enum RetainHandling {
 /// assert_eq!(o.to_byte(), 0b0000_0101);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SubscriptionOptions {
     /// Maximum QoS of the messages sent for this subscription.
     pub qos: QoS,
@@ -104,6 +106,7 @@ impl SubscriptionOptions {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Subscribe {
     /// Packet Identifier.
     pub packet_id: PacketId,
@@ -187,6 +190,7 @@ impl Subscribe {
 /// Before 5.0 the codes are the granted QoS (0x00, 0x01, 0x02) or 0x80 for failure; every MQTT 5
 /// failure code is sent as 0x80 then.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SubAck {
     /// Packet Identifier of the SUBSCRIBE.
     pub packet_id: PacketId,

@@ -59,6 +59,7 @@ impl From<InvalidString> for InvalidTopic {
 /// assert!(TopicName::new("sport/+").is_err());
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
 pub struct TopicName(ByteString);
 
 impl TopicName {
@@ -148,6 +149,7 @@ fn validate_name(topic: &[u8]) -> Result<(), InvalidTopic> {
 /// assert!(TopicFilter::new("sport/tennis#").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
 pub struct TopicFilter {
     full: ByteString,
     /// Byte offset of the filter proper: 0, or past `$share/{ShareName}/`.
@@ -352,6 +354,12 @@ macro_rules! string_like {
             type Error = InvalidTopic;
             fn try_from(s: String) -> Result<Self, InvalidTopic> {
                 $ty::new(s)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(t: $ty) -> String {
+                String::from(t.as_str())
             }
         }
 

@@ -15,6 +15,7 @@ use crate::wire::{prefixed_len, write_prefixed, Reader};
 
 /// An UNSUBSCRIBE packet (spec 3.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Unsubscribe {
     /// Packet Identifier.
     pub packet_id: PacketId,
@@ -84,6 +85,7 @@ impl Unsubscribe {
 /// An UNSUBACK packet (spec 3.11). Reason codes exist only in 5.0 (one per filter); before,
 /// the packet carries only the Packet Identifier and `reason_codes` is empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UnsubAck {
     /// Packet Identifier of the UNSUBSCRIBE.
     pub packet_id: PacketId,

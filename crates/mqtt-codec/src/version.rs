@@ -10,6 +10,7 @@ use core::fmt;
 /// assert_eq!(ProtocolVersion::V3_1.protocol_name(), "MQIsdp");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ProtocolVersion {
     /// MQTT 3.1 (protocol level 3, protocol name `MQIsdp`).
     V3_1,
