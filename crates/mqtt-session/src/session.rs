@@ -1,0 +1,1142 @@
+//! The session: one side of one MQTT connection and the state that outlives it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use mqtt_codec::{
+    AckProperties, Auth, ConnAck, Connect, Disconnect, Packet, PacketId, PacketType,
+    ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode, SubAck, Subscribe,
+    SubscribeProperties, SubscriptionOptions, TopicFilter, UnsubAck, Unsubscribe,
+    UnsubscribeProperties,
+};
+
+use crate::alias::{InboundAliases, OutboundAliases, Outgoing, Resolved};
+use crate::config::Config;
+use crate::event::{
+    DropReason, Event, InboundAck, MessageId, PublishError, RequestError, Violation,
+};
+use crate::message::Message;
+use crate::outbound::{Inflight, OutState, Outbound, Queued};
+use crate::state::{RestoreError, SessionState, STATE_FORMAT};
+use crate::time::Instant;
+
+/// Which end of the connection a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Role {
+    /// Sends CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ.
+    Client,
+    /// Answers them.
+    Server,
+}
+
+/// The state of the network connection, as far as the protocol is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// No connection: messages queue up for the next one.
+    Disconnected,
+    /// Client: CONNECT queued, waiting for CONNACK.
+    Connecting,
+    /// Packets flow both ways.
+    Connected,
+    /// DISCONNECT sent or received, a violation, or a keep-alive timeout: nothing more is
+    /// processed; flush what `poll_transmit` still returns, then close the connection.
+    Closed,
+}
+
+/// A state of an incoming QoS 1 or 2 message (spec 4.3.2, 4.3.3, receiver side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InState {
+    /// Delivered to the application, which has not acknowledged it yet (manual acks).
+    AwaitingAppAck(QoS),
+    /// QoS 2: PUBREC sent; the identifier stays reserved until PUBREL so that a re-sent PUBLISH
+    /// is not delivered twice.
+    AwaitingPubRel,
+}
+
+/// What the peer announced about itself for this connection.
+#[derive(Debug, Clone, Copy)]
+struct PeerLimits {
+    receive_maximum: u16,
+    max_packet_size: usize,
+    topic_alias_maximum: u16,
+    maximum_qos: QoS,
+    retain_available: bool,
+    request_problem_information: bool,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        PeerLimits {
+            receive_maximum: u16::MAX,
+            max_packet_size: usize::MAX,
+            topic_alias_maximum: 0,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            request_problem_information: true,
+        }
+    }
+}
+
+/// One side (client or server) of an MQTT session, as a sans-IO state machine.
+///
+/// Feed it what arrives ([`Session::handle_packet`]), what the application wants
+/// ([`Session::publish`], [`Session::subscribe`], ...) and the passing of time
+/// ([`Session::handle_timeout`]); then poll it for packets to send ([`Session::poll_transmit`]),
+/// events for the application ([`Session::poll_event`]) and when to call it back
+/// ([`Session::poll_timeout`]). It never reads a clock or touches a socket.
+///
+/// See the crate documentation for a complete exchange between two sessions.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    config: Config,
+    version: ProtocolVersion,
+    connection: ConnectionState,
+    peer: PeerLimits,
+    keep_alive: Option<Duration>,
+    last_sent: Instant,
+    last_received: Instant,
+    ping_sent: Option<Instant>,
+    session_expiry_interval: u32,
+    out: Outbound,
+    inbound: Vec<(PacketId, InState)>,
+    aliases_in: InboundAliases,
+    aliases_out: OutboundAliases,
+    transmit: VecDeque<Packet>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    fn new(role: Role, config: Config) -> Self {
+        Session {
+            role,
+            config,
+            version: ProtocolVersion::V5,
+            connection: ConnectionState::Disconnected,
+            peer: PeerLimits::default(),
+            keep_alive: None,
+            last_sent: Instant::default(),
+            last_received: Instant::default(),
+            ping_sent: None,
+            session_expiry_interval: 0,
+            out: Outbound::default(),
+            inbound: Vec::new(),
+            aliases_in: InboundAliases::default(),
+            aliases_out: OutboundAliases::default(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// A client session, not yet connected.
+    pub fn new_client(config: Config) -> Self {
+        Session::new(Role::Client, config)
+    }
+
+    /// A server session for a client that is about to be accepted with [`Session::accept`].
+    pub fn new_server(config: Config) -> Self {
+        Session::new(Role::Server, config)
+    }
+
+    /// This session's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The protocol version of the current (or last) connection.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.connection
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The Session Expiry Interval in seconds, as set by CONNECT and possibly DISCONNECT.
+    pub fn session_expiry_interval(&self) -> u32 {
+        self.session_expiry_interval
+    }
+
+    /// Outgoing QoS 1 and 2 messages in flight.
+    pub fn inflight_len(&self) -> usize {
+        self.out.inflight.len()
+    }
+
+    /// Outgoing messages waiting to be sent.
+    pub fn queued_len(&self) -> usize {
+        self.out.queue.len()
+    }
+
+    /// Payload bytes of the outgoing messages waiting to be sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued_bytes
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Connection life cycle
+
+    /// Client: starts a connection by queuing `connect`. Its limits are set from the
+    /// configuration (Receive Maximum, Topic Alias Maximum, Maximum Packet Size). With Clean
+    /// Start the session state is discarded first [MQTT-3.1.2-4].
+    pub fn connect(&mut self, now: Instant, mut connect: Connect) -> Result<(), RequestError> {
+        if self.role != Role::Client {
+            return Err(RequestError::WrongRole);
+        }
+        self.reset_connection();
+        self.version = connect.protocol;
+        if self.version.is_v5() {
+            let p = &mut connect.properties;
+            if self.config.receive_maximum != u16::MAX {
+                p.receive_maximum = core::num::NonZeroU16::new(self.config.receive_maximum);
+            }
+            if self.config.topic_alias_maximum != 0 {
+                p.topic_alias_maximum = Some(self.config.topic_alias_maximum);
+            } else {
+                p.topic_alias_maximum = None;
+            }
+            if self.config.max_packet_size.is_some() {
+                p.maximum_packet_size = self.config.max_packet_size;
+            }
+            self.session_expiry_interval = p.session_expiry_interval.unwrap_or(0);
+        }
+        if connect.clean_start {
+            self.discard_session_state();
+        }
+        self.keep_alive = keep_alive(connect.keep_alive);
+        self.connection = ConnectionState::Connecting;
+        self.last_received = now;
+        self.transmit.push_back(Packet::Connect(connect));
+        Ok(())
+    }
+
+    /// Server: accepts the client whose `connect` the application has authenticated, answering
+    /// with `connack`. The session fills in the properties it is responsible for (Receive
+    /// Maximum, Topic Alias Maximum, Maximum Packet Size, Maximum QoS, Retain Available) unless
+    /// the application set them. With Session Present 0 any previous state is discarded; with
+    /// Session Present 1 unacknowledged messages are re-sent [MQTT-4.4.0-1].
+    ///
+    /// A refusal (`connack.reason_code` is an error) is queued and the session closed.
+    pub fn accept(&mut self, now: Instant, connect: &Connect, mut connack: ConnAck) {
+        self.reset_connection();
+        self.version = connect.protocol;
+        self.last_received = now;
+        let refused = connack.reason_code.is_error();
+        if self.version.is_v5() && !refused {
+            let cp = &connect.properties;
+            self.peer = PeerLimits {
+                receive_maximum: cp.receive_maximum.map_or(u16::MAX, |v| v.get()),
+                max_packet_size: cp
+                    .maximum_packet_size
+                    .map_or(usize::MAX, |v| v.get() as usize),
+                topic_alias_maximum: cp.topic_alias_maximum.unwrap_or(0),
+                maximum_qos: QoS::ExactlyOnce,
+                retain_available: true,
+                request_problem_information: cp.request_problem_information.unwrap_or(true),
+            };
+            self.session_expiry_interval = connack
+                .properties
+                .session_expiry_interval
+                .or(cp.session_expiry_interval)
+                .unwrap_or(0);
+            let p = &mut connack.properties;
+            if p.receive_maximum.is_none() && self.config.receive_maximum != u16::MAX {
+                p.receive_maximum = core::num::NonZeroU16::new(self.config.receive_maximum);
+            }
+            if p.topic_alias_maximum.is_none() && self.config.topic_alias_maximum != 0 {
+                p.topic_alias_maximum = Some(self.config.topic_alias_maximum);
+            }
+            if p.maximum_packet_size.is_none() {
+                p.maximum_packet_size = self.config.max_packet_size;
+            }
+            if p.maximum_qos.is_none() && self.config.maximum_qos != QoS::ExactlyOnce {
+                p.maximum_qos = Some(self.config.maximum_qos);
+            }
+            if p.retain_available.is_none() && !self.config.retain_available {
+                p.retain_available = Some(false);
+            }
+        }
+        let keep_alive_secs = connack
+            .properties
+            .server_keep_alive
+            .filter(|_| self.version.is_v5())
+            .unwrap_or(connect.keep_alive);
+        self.keep_alive = keep_alive(keep_alive_secs);
+        let session_present = connack.session_present && !refused;
+        self.transmit.push_back(Packet::ConnAck(connack));
+        if refused {
+            self.connection = ConnectionState::Closed;
+            return;
+        }
+        self.connection = ConnectionState::Connected;
+        if session_present {
+            self.resend_inflight();
+        } else {
+            self.discard_session_state();
+        }
+        self.pump(now);
+    }
+
+    /// Closes the connection from this side: queues a DISCONNECT (a 3.1.1 server has none to
+    /// send) and stops processing. The session state is kept for the next connection.
+    pub fn disconnect(&mut self, disconnect: Disconnect) {
+        let connected = matches!(
+            self.connection,
+            ConnectionState::Connected | ConnectionState::Connecting
+        );
+        if connected && (self.version.is_v5() || self.role == Role::Client) {
+            if let Some(sei) = disconnect.properties.session_expiry_interval {
+                self.session_expiry_interval = sei;
+            }
+            self.transmit.push_back(Packet::Disconnect(disconnect));
+        }
+        if self.connection != ConnectionState::Disconnected {
+            self.connection = ConnectionState::Closed;
+        }
+    }
+
+    /// The network connection is gone. Unsent packets are dropped; in-flight messages stay and
+    /// are re-sent when the session resumes.
+    pub fn connection_lost(&mut self) {
+        self.reset_connection();
+        self.connection = ConnectionState::Disconnected;
+    }
+
+    fn reset_connection(&mut self) {
+        self.transmit.clear();
+        self.aliases_in.clear();
+        self.aliases_out.clear();
+        self.ping_sent = None;
+        self.peer = PeerLimits::default();
+        // Requests awaiting SUBACK/UNSUBACK die with the connection; their identifiers are free.
+        self.out.requests.clear();
+    }
+
+    /// Discards the session state, as Clean Start or Session Present 0 require. Messages that
+    /// the peer has not yet received go back to the queue as new messages; QoS 2 messages the
+    /// peer already acknowledged with PUBREC are reported as dropped.
+    fn discard_session_state(&mut self) {
+        self.inbound.clear();
+        let inflight = std::mem::take(&mut self.out.inflight);
+        let mut requeue = Vec::new();
+        for m in inflight {
+            match m.message {
+                Some(message) => requeue.push(Queued {
+                    id: m.id,
+                    message,
+                    expires_at: None,
+                }),
+                None => self.events.push_back(Event::PublishDropped {
+                    id: m.id,
+                    reason: DropReason::SessionLost,
+                }),
+            }
+        }
+        for q in requeue.into_iter().rev() {
+            self.out.queued_bytes += q.message.payload.len();
+            self.out.queue.push_front(q);
+        }
+    }
+
+    /// Re-sends every unacknowledged PUBLISH (DUP set) and PUBREL, in their original order
+    /// [MQTT-4.4.0-1] [MQTT-4.6.0-1] [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+    fn resend_inflight(&mut self) {
+        for m in &self.out.inflight {
+            let packet = match (&m.message, m.state) {
+                (_, OutState::AwaitingPubComp) | (None, _) => {
+                    Packet::PubRel(PubRel::new(m.packet_id))
+                }
+                (Some(message), _) => Packet::Publish(message.to_publish(m.packet_id, true)),
+            };
+            self.transmit.push_back(packet);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Application commands
+
+    /// Queues a message for the peer and returns the id its completion event will carry.
+    ///
+    /// QoS 0 messages are sent at once when connected, dropped when not (unless
+    /// `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
+    /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
+    pub fn publish(&mut self, now: Instant, message: Message) -> Result<MessageId, PublishError> {
+        if self.connection == ConnectionState::Closed {
+            return Err(PublishError::Closed);
+        }
+        if self.role == Role::Client && self.connection == ConnectionState::Connected {
+            // [MQTT-3.2.2-12] / [MQTT-3.2.2-13]: respect what the server announced.
+            if message.qos > self.peer.maximum_qos {
+                return Err(PublishError::QoSNotSupported(message.qos));
+            }
+            if message.retain && !self.peer.retain_available {
+                return Err(PublishError::RetainNotSupported);
+            }
+        }
+        let id = self.out.new_message_id();
+        let connected = self.connection == ConnectionState::Connected;
+        if message.qos == QoS::AtMostOnce && !connected && !self.config.queue_qos0_offline {
+            self.events.push_back(Event::PublishDropped {
+                id,
+                reason: DropReason::Offline,
+            });
+            return Ok(id);
+        }
+        let expires_at = message
+            .properties
+            .message_expiry_interval
+            .map(|s| now + Duration::from_secs(u64::from(s)));
+        let queued = Queued {
+            id,
+            message,
+            expires_at,
+        };
+        // Fast path: nothing waits ahead of it and the window has room.
+        if connected && self.out.queue.is_empty() && self.window_open(queued.message.qos) {
+            self.send_queued(now, queued);
+            return Ok(id);
+        }
+        let full_count = self.config.max_queued_messages != 0
+            && self.out.queue.len() >= self.config.max_queued_messages;
+        let full_bytes = self.config.max_queued_bytes != 0
+            && self.out.queued_bytes + queued.message.payload.len() > self.config.max_queued_bytes;
+        if full_count || full_bytes {
+            return Err(PublishError::QueueFull);
+        }
+        self.out.push_queue(queued);
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// Client: subscribes; the result arrives as [`Event::Subscribed`].
+    pub fn subscribe(
+        &mut self,
+        filters: Vec<(TopicFilter, SubscriptionOptions)>,
+        properties: SubscribeProperties,
+    ) -> Result<PacketId, RequestError> {
+        self.check_request(filters.is_empty())?;
+        let packet_id = self
+            .out
+            .allocate_packet_id()
+            .ok_or(RequestError::NoPacketId)?;
+        self.out.requests.push(packet_id);
+        self.transmit.push_back(Packet::Subscribe(Subscribe {
+            packet_id,
+            properties,
+            filters,
+        }));
+        Ok(packet_id)
+    }
+
+    /// Client: unsubscribes; the result arrives as [`Event::Unsubscribed`].
+    pub fn unsubscribe(
+        &mut self,
+        filters: Vec<TopicFilter>,
+        properties: UnsubscribeProperties,
+    ) -> Result<PacketId, RequestError> {
+        self.check_request(filters.is_empty())?;
+        let packet_id = self
+            .out
+            .allocate_packet_id()
+            .ok_or(RequestError::NoPacketId)?;
+        self.out.requests.push(packet_id);
+        self.transmit.push_back(Packet::Unsubscribe(Unsubscribe {
+            packet_id,
+            properties,
+            filters,
+        }));
+        Ok(packet_id)
+    }
+
+    fn check_request(&self, empty: bool) -> Result<(), RequestError> {
+        if self.role != Role::Client {
+            return Err(RequestError::WrongRole);
+        }
+        if self.connection != ConnectionState::Connected {
+            return Err(RequestError::NotConnected);
+        }
+        if empty {
+            return Err(RequestError::Empty);
+        }
+        Ok(())
+    }
+
+    /// Server: answers a SUBSCRIBE reported by [`Event::Subscribe`].
+    pub fn suback(&mut self, suback: SubAck) {
+        if self.connection == ConnectionState::Connected {
+            self.transmit.push_back(Packet::SubAck(suback));
+        }
+    }
+
+    /// Server: answers an UNSUBSCRIBE reported by [`Event::Unsubscribe`].
+    pub fn unsuback(&mut self, unsuback: UnsubAck) {
+        if self.connection == ConnectionState::Connected {
+            self.transmit.push_back(Packet::UnsubAck(unsuback));
+        }
+    }
+
+    /// Sends an AUTH packet (MQTT 5 extended authentication).
+    pub fn auth(&mut self, auth: Auth) {
+        if self.version.is_v5() && self.connection != ConnectionState::Closed {
+            self.transmit.push_back(Packet::Auth(auth));
+        }
+    }
+
+    /// Manual acks: acknowledges a received QoS 1 or 2 message (PUBACK, or PUBREC for QoS 2),
+    /// with a reason code for MQTT 5 (e.g. 0x87 Not authorized, 0x10 No matching subscribers).
+    pub fn ack(&mut self, ack: InboundAck, reason_code: ReasonCode) {
+        let Some(pos) = self
+            .inbound
+            .iter()
+            .position(|(id, s)| *id == ack.packet_id && *s == InState::AwaitingAppAck(ack.qos))
+        else {
+            return;
+        };
+        let connected = self.connection == ConnectionState::Connected;
+        let packet_id = ack.packet_id;
+        let properties = AckProperties::default();
+        let packet = match ack.qos {
+            QoS::ExactlyOnce if !reason_code.is_error() => {
+                if let Some(entry) = self.inbound.get_mut(pos) {
+                    entry.1 = InState::AwaitingPubRel;
+                }
+                Packet::PubRec(PubRec {
+                    packet_id,
+                    reason_code,
+                    properties,
+                })
+            }
+            QoS::ExactlyOnce => {
+                self.inbound.swap_remove(pos);
+                Packet::PubRec(PubRec {
+                    packet_id,
+                    reason_code,
+                    properties,
+                })
+            }
+            _ => {
+                self.inbound.swap_remove(pos);
+                Packet::PubAck(PubAck {
+                    packet_id,
+                    reason_code,
+                    properties,
+                })
+            }
+        };
+        if connected {
+            self.transmit.push_back(packet);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Outgoing flow
+
+    /// The in-flight window: our limit, lowered by the peer's Receive Maximum in MQTT 5
+    /// [MQTT-3.3.4-7] [MQTT-3.3.4-8].
+    fn window(&self) -> usize {
+        let mut window = usize::from(self.config.max_inflight.max(1));
+        if self.version.is_v5() {
+            window = window.min(usize::from(self.peer.receive_maximum));
+        }
+        window
+    }
+
+    fn window_open(&self, qos: QoS) -> bool {
+        qos == QoS::AtMostOnce || self.out.inflight.len() < self.window()
+    }
+
+    /// Moves queued messages into flight while the window allows, keeping their order.
+    fn pump(&mut self, now: Instant) {
+        if self.connection != ConnectionState::Connected {
+            return;
+        }
+        while let Some(front) = self.out.queue.front() {
+            if !self.window_open(front.message.qos) {
+                break;
+            }
+            let Some(queued) = self.out.pop_queue() else {
+                break;
+            };
+            if !self.send_queued(now, queued) {
+                break;
+            }
+        }
+    }
+
+    /// Sends one message; false when it had to go back to the queue (no packet identifier).
+    fn send_queued(&mut self, now: Instant, queued: Queued) -> bool {
+        let Queued {
+            id,
+            mut message,
+            expires_at,
+        } = queued;
+        if let Some(expires_at) = expires_at {
+            if now >= expires_at {
+                // [MQTT-3.3.2-5] expired before onward delivery started: discard.
+                self.events.push_back(Event::PublishDropped {
+                    id,
+                    reason: DropReason::Expired,
+                });
+                return true;
+            }
+            // [MQTT-3.3.2-6] forward the remaining lifetime, rounded up to whole seconds.
+            let remaining_ms = expires_at.as_millis() - now.as_millis();
+            let remaining = u32::try_from(remaining_ms.div_ceil(1000)).unwrap_or(u32::MAX);
+            message.properties.message_expiry_interval = Some(remaining);
+        }
+        let packet_id = if message.qos == QoS::AtMostOnce {
+            PacketId::MIN
+        } else {
+            match self.out.allocate_packet_id() {
+                Some(pid) => pid,
+                None => {
+                    self.out.queued_bytes += message.payload.len();
+                    self.out.queue.push_front(Queued {
+                        id,
+                        message,
+                        expires_at,
+                    });
+                    return false;
+                }
+            }
+        };
+        let mut publish = message.to_publish(packet_id, false);
+        let defined = self.apply_outbound_alias(&mut publish);
+        if self.too_large(&Packet::Publish(publish.clone())) {
+            if let Some(topic) = defined {
+                self.aliases_out.forget(&topic);
+            }
+            // [MQTT-3.1.2-25] discard it and behave as if it had been sent.
+            self.events.push_back(Event::PublishDropped {
+                id,
+                reason: DropReason::TooLarge,
+            });
+            return true;
+        }
+        let state = match message.qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => Some(OutState::AwaitingPubAck),
+            QoS::ExactlyOnce => Some(OutState::AwaitingPubRec),
+        };
+        if let Some(state) = state {
+            self.out.inflight.push_back(Inflight {
+                id,
+                packet_id,
+                state,
+                message: Some(message),
+            });
+        }
+        self.transmit.push_back(Packet::Publish(publish));
+        true
+    }
+
+    /// Replaces the topic by an alias where the peer allows it; returns the topic if this
+    /// PUBLISH defines a new alias.
+    fn apply_outbound_alias(&mut self, publish: &mut Publish) -> Option<mqtt_codec::TopicName> {
+        if !self.version.is_v5()
+            || !self.config.outbound_topic_aliases
+            || self.peer.topic_alias_maximum == 0
+        {
+            return None;
+        }
+        match self
+            .aliases_out
+            .assign(&publish.topic, self.peer.topic_alias_maximum)
+        {
+            Outgoing::Plain => None,
+            Outgoing::Define(alias) => {
+                publish.properties.topic_alias = Some(alias);
+                Some(publish.topic.clone())
+            }
+            Outgoing::Use(alias) => {
+                publish.properties.topic_alias = Some(alias);
+                publish.topic = mqtt_codec::TopicName::alias_only();
+                None
+            }
+        }
+    }
+
+    fn too_large(&self, packet: &Packet) -> bool {
+        self.peer.max_packet_size != usize::MAX
+            && packet
+                .encoded_len(self.version)
+                .map_or(true, |len| len > self.peer.max_packet_size)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Incoming packets
+
+    /// Processes a packet received from the peer.
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        use ConnectionState::*;
+        if matches!(self.connection, Disconnected | Closed) {
+            return;
+        }
+        self.last_received = now;
+        match (self.role, self.connection, packet) {
+            (Role::Client, Connecting, Packet::ConnAck(connack)) => self.on_connack(now, connack),
+            (_, Connected, Packet::Publish(p)) => self.on_publish(p),
+            (_, Connected, Packet::PubAck(a)) => self.on_puback(now, a),
+            (_, Connected, Packet::PubRec(r)) => self.on_pubrec(r),
+            (_, Connected, Packet::PubRel(r)) => self.on_pubrel(r),
+            (_, Connected, Packet::PubComp(c)) => self.on_pubcomp(now, c),
+            (Role::Server, Connected, Packet::Subscribe(s)) => {
+                self.events.push_back(Event::Subscribe(s))
+            }
+            (Role::Server, Connected, Packet::Unsubscribe(u)) => {
+                self.events.push_back(Event::Unsubscribe(u))
+            }
+            (Role::Client, Connected, Packet::SubAck(s)) => {
+                if self.take_request(PacketType::SubAck, s.packet_id) {
+                    self.events.push_back(Event::Subscribed(s));
+                }
+            }
+            (Role::Client, Connected, Packet::UnsubAck(u)) => {
+                if self.take_request(PacketType::UnsubAck, u.packet_id) {
+                    self.events.push_back(Event::Unsubscribed(u));
+                }
+            }
+            (Role::Server, Connected, Packet::PingReq) => self.transmit.push_back(Packet::PingResp),
+            (Role::Client, Connected, Packet::PingResp) => self.ping_sent = None,
+            (_, Connected | Connecting, Packet::Disconnect(d)) => self.on_disconnect(d),
+            (_, Connected | Connecting, Packet::Auth(a)) if self.version.is_v5() => {
+                self.events.push_back(Event::Auth(a))
+            }
+            // [MQTT-3.1.0-2] a second CONNECT, a packet for the other role, or out of sequence.
+            (_, _, other) => self.violation(Violation::UnexpectedPacket(other.packet_type())),
+        }
+    }
+
+    fn take_request(&mut self, packet_type: PacketType, packet_id: PacketId) -> bool {
+        match self.out.requests.iter().position(|id| *id == packet_id) {
+            Some(pos) => {
+                self.out.requests.swap_remove(pos);
+                true
+            }
+            None => {
+                self.events.push_back(Event::UnknownPacketId {
+                    packet_type,
+                    packet_id,
+                });
+                false
+            }
+        }
+    }
+
+    fn on_connack(&mut self, now: Instant, connack: ConnAck) {
+        if connack.reason_code.is_error() {
+            self.connection = ConnectionState::Closed;
+            self.events.push_back(Event::ConnectionRefused(connack));
+            return;
+        }
+        if self.version.is_v5() {
+            let p = &connack.properties;
+            self.peer = PeerLimits {
+                receive_maximum: p.receive_maximum.map_or(u16::MAX, |v| v.get()),
+                max_packet_size: p
+                    .maximum_packet_size
+                    .map_or(usize::MAX, |v| v.get() as usize),
+                topic_alias_maximum: p.topic_alias_maximum.unwrap_or(0),
+                maximum_qos: p.maximum_qos.unwrap_or(QoS::ExactlyOnce),
+                retain_available: p.retain_available.unwrap_or(true),
+                request_problem_information: true,
+            };
+            if let Some(ka) = p.server_keep_alive {
+                // Spec 3.2.2.3.14: the client MUST use the server's Keep Alive.
+                self.keep_alive = keep_alive(ka);
+            }
+            if let Some(sei) = p.session_expiry_interval {
+                self.session_expiry_interval = sei;
+            }
+        }
+        self.connection = ConnectionState::Connected;
+        if connack.session_present {
+            self.resend_inflight();
+        } else {
+            // [MQTT-3.2.2-?] (5.0 spec 3.2.2.1.1): a client with state that gets Session
+            // Present 0 must discard it.
+            self.discard_session_state();
+        }
+        self.events.push_back(Event::Connected(connack));
+        self.pump(now);
+    }
+
+    fn on_publish(&mut self, mut p: Publish) {
+        if self.role == Role::Server {
+            if self.version.is_v5() && !p.properties.subscription_identifiers.is_empty() {
+                return self.violation(Violation::SubscriptionIdentifierFromClient);
+            }
+            if p.qos.qos() > self.config.maximum_qos {
+                return self.violation(Violation::QoSNotSupported(p.qos.qos()));
+            }
+            if p.retain && !self.config.retain_available {
+                return self.violation(Violation::RetainNotSupported);
+            }
+        }
+        if self.version.is_v5() {
+            let topic = std::mem::take(&mut p.topic);
+            let alias = p.properties.topic_alias.take();
+            match self
+                .aliases_in
+                .resolve(topic, alias, self.config.topic_alias_maximum)
+            {
+                Resolved::Topic(t) => p.topic = t,
+                Resolved::TooLarge(alias) => {
+                    return self.violation(Violation::TopicAliasTooLarge {
+                        alias,
+                        max: self.config.topic_alias_maximum,
+                    })
+                }
+                Resolved::Unknown(alias) => {
+                    return self.violation(Violation::UnknownTopicAlias(alias))
+                }
+            }
+        }
+        let qos = p.qos;
+        let message = Message::from_publish(p);
+        let Some(packet_id) = qos.packet_id() else {
+            self.events.push_back(Event::Message { message, ack: None });
+            return;
+        };
+        let qos = qos.qos();
+        if let Some(state) = self.inbound_state(packet_id) {
+            // A re-sent PUBLISH whose identifier is still in use: never deliver it twice
+            // [MQTT-4.3.3-9] (3.1.1: [MQTT-4.3.3-2]); repeat the PUBREC it may have missed.
+            if state == InState::AwaitingPubRel {
+                self.transmit
+                    .push_back(Packet::PubRec(PubRec::new(packet_id)));
+            }
+            return;
+        }
+        if self.version.is_v5() && self.inbound.len() >= usize::from(self.config.receive_maximum) {
+            return self.violation(Violation::ReceiveMaximumExceeded(
+                self.config.receive_maximum,
+            ));
+        }
+        if self.config.manual_acks {
+            self.inbound.push((packet_id, InState::AwaitingAppAck(qos)));
+            let ack = Some(InboundAck { packet_id, qos });
+            self.events.push_back(Event::Message { message, ack });
+            return;
+        }
+        self.events.push_back(Event::Message { message, ack: None });
+        if qos == QoS::ExactlyOnce {
+            self.inbound.push((packet_id, InState::AwaitingPubRel));
+            self.transmit
+                .push_back(Packet::PubRec(PubRec::new(packet_id)));
+        } else {
+            self.transmit
+                .push_back(Packet::PubAck(PubAck::new(packet_id)));
+        }
+    }
+
+    fn inbound_state(&self, packet_id: PacketId) -> Option<InState> {
+        self.inbound
+            .iter()
+            .find(|(id, _)| *id == packet_id)
+            .map(|(_, s)| *s)
+    }
+
+    fn on_puback(&mut self, now: Instant, ack: PubAck) {
+        self.complete(
+            now,
+            PacketType::PubAck,
+            ack.packet_id,
+            OutState::AwaitingPubAck,
+            ack.reason_code,
+        );
+    }
+
+    fn on_pubcomp(&mut self, now: Instant, comp: PubComp) {
+        self.complete(
+            now,
+            PacketType::PubComp,
+            comp.packet_id,
+            OutState::AwaitingPubComp,
+            comp.reason_code,
+        );
+    }
+
+    /// Ends an outgoing flow; frees its slot in the window and lets the queue move.
+    fn complete(
+        &mut self,
+        now: Instant,
+        packet_type: PacketType,
+        packet_id: PacketId,
+        expected: OutState,
+        reason_code: ReasonCode,
+    ) {
+        match self.out.position(packet_id) {
+            Some(pos) if self.out.inflight.get(pos).map(|m| m.state) == Some(expected) => {
+                if let Some(m) = self.out.inflight.remove(pos) {
+                    self.events.push_back(Event::PublishCompleted {
+                        id: m.id,
+                        reason_code,
+                    });
+                }
+                self.pump(now);
+            }
+            _ => self.events.push_back(Event::UnknownPacketId {
+                packet_type,
+                packet_id,
+            }),
+        }
+    }
+
+    fn on_pubrec(&mut self, rec: PubRec) {
+        let packet_id = rec.packet_id;
+        let Some(pos) = self.out.position(packet_id) else {
+            // Spec 4.3.3 / 3.6.2.1: answer with PUBREL "Packet Identifier not found".
+            self.events.push_back(Event::UnknownPacketId {
+                packet_type: PacketType::PubRec,
+                packet_id,
+            });
+            self.transmit.push_back(Packet::PubRel(PubRel {
+                packet_id,
+                reason_code: if self.version.is_v5() {
+                    ReasonCode::PacketIdentifierNotFound
+                } else {
+                    ReasonCode::Success
+                },
+                properties: AckProperties::default(),
+            }));
+            return;
+        };
+        let Some(m) = self.out.inflight.get_mut(pos) else {
+            return;
+        };
+        match m.state {
+            OutState::AwaitingPubRec if rec.reason_code.is_error() => {
+                // Spec 4.3.3: a PUBREC with a failure code ends the flow; no PUBREL.
+                let id = m.id;
+                self.out.inflight.remove(pos);
+                self.events.push_back(Event::PublishCompleted {
+                    id,
+                    reason_code: rec.reason_code,
+                });
+            }
+            OutState::AwaitingPubRec | OutState::AwaitingPubComp => {
+                // [MQTT-4.3.3-?] after PUBREC the sender MUST NOT re-send the PUBLISH; it keeps
+                // the identifier until PUBCOMP. A repeated PUBREC gets the PUBREL again.
+                m.state = OutState::AwaitingPubComp;
+                m.message = None;
+                self.transmit
+                    .push_back(Packet::PubRel(PubRel::new(packet_id)));
+            }
+            OutState::AwaitingPubAck => self.events.push_back(Event::UnknownPacketId {
+                packet_type: PacketType::PubRec,
+                packet_id,
+            }),
+        }
+    }
+
+    fn on_pubrel(&mut self, rel: PubRel) {
+        let packet_id = rel.packet_id;
+        let pos = self
+            .inbound
+            .iter()
+            .position(|(id, s)| *id == packet_id && *s == InState::AwaitingPubRel);
+        let reason_code = match pos {
+            Some(pos) => {
+                // [MQTT-4.3.3-?] the identifier may be reused once PUBCOMP is sent.
+                self.inbound.swap_remove(pos);
+                ReasonCode::Success
+            }
+            // Spec 3.7.2.1: PUBCOMP 0x92 "Packet Identifier not found".
+            None if self.version.is_v5() => ReasonCode::PacketIdentifierNotFound,
+            None => ReasonCode::Success,
+        };
+        self.transmit.push_back(Packet::PubComp(PubComp {
+            packet_id,
+            reason_code,
+            properties: AckProperties::default(),
+        }));
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect) {
+        if self.role == Role::Server {
+            if let Some(sei) = d.properties.session_expiry_interval {
+                // Spec 3.14.2.2.2: non-zero after CONNECT's zero is a Protocol Error.
+                if self.session_expiry_interval == 0 && sei != 0 {
+                    return self.violation(Violation::SessionExpiryAfterZero);
+                }
+                self.session_expiry_interval = sei;
+            }
+        }
+        self.connection = ConnectionState::Closed;
+        self.events.push_back(Event::PeerDisconnected(d));
+    }
+
+    fn violation(&mut self, violation: Violation) {
+        if self.version.is_v5() {
+            self.transmit
+                .push_back(Packet::Disconnect(Disconnect::new(violation.reason_code())));
+        }
+        self.connection = ConnectionState::Closed;
+        self.events.push_back(Event::ProtocolViolation(violation));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Time
+
+    /// When [`Session::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.connection != ConnectionState::Connected {
+            return None;
+        }
+        let keep_alive = self.keep_alive?;
+        Some(match self.role {
+            Role::Client => match self.ping_sent {
+                Some(sent) => sent + keep_alive,
+                None => self.last_sent + keep_alive,
+            },
+            // [MQTT-3.1.2-24] one and a half times the Keep Alive.
+            Role::Server => self.last_received + keep_alive * 3 / 2,
+        })
+    }
+
+    /// Acts on the passing of time: sends PINGREQ when the client has been silent for the Keep
+    /// Alive [MQTT-3.1.2-23]; gives up when the peer has been silent too long.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.connection != ConnectionState::Connected {
+            return;
+        }
+        let Some(keep_alive) = self.keep_alive else {
+            return;
+        };
+        match self.role {
+            Role::Client => match self.ping_sent {
+                Some(sent) if now >= sent + keep_alive => {
+                    self.connection = ConnectionState::Closed;
+                    self.events.push_back(Event::KeepAliveTimeout);
+                }
+                Some(_) => {}
+                None if now >= self.last_sent + keep_alive => {
+                    self.transmit.push_back(Packet::PingReq);
+                    self.ping_sent = Some(now);
+                }
+                None => {}
+            },
+            Role::Server => {
+                if now >= self.last_received + keep_alive * 3 / 2 {
+                    self.violation(Violation::KeepAliveTimeout);
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Output
+
+    /// The next packet to send, if any.
+    ///
+    /// Properties that the peer does not want (Request Problem Information 0) or that would
+    /// make a packet exceed the peer's Maximum Packet Size (Reason String, User Properties) are
+    /// removed first [MQTT-3.1.2-29] [MQTT-3.1.2-25].
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
+        let mut packet = self.transmit.pop_front()?;
+        let strip_problem_info = !self.peer.request_problem_information
+            && !matches!(
+                packet,
+                Packet::Publish(_) | Packet::ConnAck(_) | Packet::Disconnect(_)
+            );
+        if strip_problem_info || self.too_large(&packet) {
+            strip_diagnostics(&mut packet);
+        }
+        self.last_sent = now;
+        Some(packet)
+    }
+
+    /// The next event for the application, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Persistence
+
+    /// The session state to persist (spec 4.1).
+    pub fn snapshot(&self) -> SessionState {
+        let (next_packet_id, next_message_id) = self.out.counters();
+        SessionState {
+            format: STATE_FORMAT,
+            role: self.role,
+            version: self.version,
+            next_packet_id,
+            next_message_id,
+            inflight: self.out.inflight.iter().cloned().collect(),
+            queue: self.out.queue.iter().cloned().collect(),
+            awaiting_pubrel: self
+                .inbound
+                .iter()
+                .filter(|(_, s)| *s == InState::AwaitingPubRel)
+                .map(|(id, _)| *id)
+                .collect(),
+            session_expiry_interval: self.session_expiry_interval,
+        }
+    }
+
+    /// A disconnected session with a persisted state, ready to resume.
+    pub fn restore(config: Config, state: SessionState) -> Result<Session, RestoreError> {
+        if state.format != STATE_FORMAT {
+            return Err(RestoreError::UnsupportedFormat {
+                found: state.format,
+                expected: STATE_FORMAT,
+            });
+        }
+        let mut session = Session::new(state.role, config);
+        session.version = state.version;
+        session.session_expiry_interval = state.session_expiry_interval;
+        session
+            .out
+            .set_counters(state.next_packet_id, state.next_message_id);
+        session.out.inflight = state.inflight.into();
+        for q in state.queue {
+            session.out.push_queue(q);
+        }
+        session.inbound = state
+            .awaiting_pubrel
+            .into_iter()
+            .map(|id| (id, InState::AwaitingPubRel))
+            .collect();
+        Ok(session)
+    }
+}
+
+fn keep_alive(seconds: u16) -> Option<Duration> {
+    (seconds != 0).then(|| Duration::from_secs(u64::from(seconds)))
+}
+
+/// Removes Reason String and User Properties, which the spec lets a sender drop.
+fn strip_diagnostics(packet: &mut Packet) {
+    fn ack(p: &mut AckProperties) {
+        p.reason_string = None;
+        p.user_properties.clear();
+    }
+    match packet {
+        Packet::PubAck(a) => ack(&mut a.properties),
+        Packet::PubRec(a) => ack(&mut a.properties),
+        Packet::PubRel(a) => ack(&mut a.properties),
+        Packet::PubComp(a) => ack(&mut a.properties),
+        Packet::SubAck(a) => ack(&mut a.properties),
+        Packet::UnsubAck(a) => ack(&mut a.properties),
+        Packet::Disconnect(d) => {
+            d.properties.reason_string = None;
+            d.properties.user_properties.clear();
+        }
+        Packet::ConnAck(c) => {
+            c.properties.reason_string = None;
+            c.properties.user_properties.clear();
+        }
+        Packet::Auth(a) => {
+            a.properties.reason_string = None;
+            a.properties.user_properties.clear();
+        }
+        _ => {}
+    }
+}
