@@ -20,7 +20,7 @@ pub(crate) enum Resolved {
 
 impl InboundAliases {
     /// The topic of a PUBLISH: a topic with an alias (re)defines the alias, an empty topic uses
-    /// it [MQTT-3.3.2-12].
+    /// it (spec 3.3.2.3.4).
     pub(crate) fn resolve(
         &mut self,
         topic: TopicName,
@@ -31,7 +31,7 @@ impl InboundAliases {
             return Resolved::Topic(topic);
         };
         let alias = alias.get();
-        // [MQTT-3.3.2-9] / [MQTT-3.3.2-10]: no alias above the maximum we announced.
+        // [MQTT-3.3.2-9] / [MQTT-3.3.2-11]: no alias above the maximum we announced.
         if alias > max {
             return Resolved::TooLarge(alias);
         }

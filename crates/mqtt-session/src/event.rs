@@ -108,10 +108,10 @@ pub enum Violation {
     /// [MQTT-3.1.0-2], or a PUBLISH before CONNACK).
     #[error("unexpected {0} packet")]
     UnexpectedPacket(PacketType),
-    /// More unacknowledged QoS 1/2 PUBLISH packets than our Receive Maximum [MQTT-3.3.4-9].
+    /// More unacknowledged QoS 1/2 PUBLISH packets than our Receive Maximum (spec 3.3.4).
     #[error("receive maximum of {0} exceeded")]
     ReceiveMaximumExceeded(u16),
-    /// A Topic Alias above our Topic Alias Maximum [MQTT-3.3.2-9] [MQTT-3.3.2-10].
+    /// A Topic Alias above our Topic Alias Maximum [MQTT-3.3.2-9] [MQTT-3.3.2-11].
     #[error("topic alias {alias} above the maximum of {max}")]
     TopicAliasTooLarge {
         /// The alias received.
@@ -122,7 +122,7 @@ pub enum Violation {
     /// An empty topic with a Topic Alias that has no mapping on this connection.
     #[error("topic alias {0} is not mapped on this connection")]
     UnknownTopicAlias(u16),
-    /// A PUBLISH with a QoS above the announced Maximum QoS [MQTT-3.2.2-11].
+    /// A PUBLISH with a QoS above the announced Maximum QoS [MQTT-3.2.2-11] (spec 3.3.1.2).
     #[error("QoS {0} above the server's maximum QoS")]
     QoSNotSupported(QoS),
     /// A retained PUBLISH when Retain Available is 0 [MQTT-3.2.2-14].
@@ -132,10 +132,11 @@ pub enum Violation {
     #[error("subscription identifier in a PUBLISH from the client")]
     SubscriptionIdentifierFromClient,
     /// A DISCONNECT setting a non-zero Session Expiry Interval after CONNECT set 0
-    /// [MQTT-3.14.2-2] (spec 3.14.2.2.2).
+    /// (spec 3.14.2.2.2).
     #[error("session expiry interval set on DISCONNECT after CONNECT set none")]
     SessionExpiryAfterZero,
-    /// No packet from the client within 1.5 times the Keep Alive [MQTT-3.1.2-24].
+    /// No packet from the client within 1.5 times the Keep Alive (3.1.1 [MQTT-3.1.2-24], 5.0
+    /// [MQTT-3.1.2-22]).
     #[error("keep alive timeout")]
     KeepAliveTimeout,
 }
@@ -163,10 +164,10 @@ pub enum PublishError {
     /// The queue of messages waiting to be sent is at `max_queued_messages` or `max_queued_bytes`.
     #[error("outgoing queue is full")]
     QueueFull,
-    /// The server's Maximum QoS is lower than the message's [MQTT-3.2.2-12].
+    /// The server's Maximum QoS is lower than the message's [MQTT-3.2.2-11].
     #[error("QoS {0} is above the server's maximum QoS")]
     QoSNotSupported(QoS),
-    /// The server does not support retained messages [MQTT-3.2.2-13].
+    /// The server does not support retained messages [MQTT-3.2.2-14].
     #[error("the server does not support retained messages")]
     RetainNotSupported,
     /// The session is closed.

@@ -370,7 +370,7 @@ impl Session {
             return Err(PublishError::Closed);
         }
         if self.role == Role::Client && self.connection == ConnectionState::Connected {
-            // [MQTT-3.2.2-12] / [MQTT-3.2.2-13]: respect what the server announced.
+            // [MQTT-3.2.2-11] / [MQTT-3.2.2-14]: respect what the server announced.
             if message.qos > self.peer.maximum_qos {
                 return Err(PublishError::QoSNotSupported(message.qos));
             }
@@ -537,7 +537,7 @@ impl Session {
     // Outgoing flow
 
     /// The in-flight window: our limit, lowered by the peer's Receive Maximum in MQTT 5
-    /// [MQTT-3.3.4-7] [MQTT-3.3.4-8].
+    /// [MQTT-3.3.4-7] [MQTT-4.9.0-2].
     fn window(&self) -> usize {
         let mut window = usize::from(self.config.max_inflight.max(1));
         if self.version.is_v5() {
@@ -758,8 +758,8 @@ impl Session {
         if connack.session_present {
             self.resend_inflight();
         } else {
-            // [MQTT-3.2.2-?] (5.0 spec 3.2.2.1.1): a client with state that gets Session
-            // Present 0 must discard it.
+            // Spec 3.2.2.1.1 (5.0) / 3.2.2.2 (3.1.1): a client with session state that gets
+            // Session Present 0 must discard it.
             self.discard_session_state();
         }
         self.events.push_back(Event::Connected(connack));
@@ -806,7 +806,7 @@ impl Session {
         let qos = qos.qos();
         if let Some(state) = self.inbound_state(packet_id) {
             // A re-sent PUBLISH whose identifier is still in use: never deliver it twice
-            // [MQTT-4.3.3-9] (3.1.1: [MQTT-4.3.3-2]); repeat the PUBREC it may have missed.
+            // 5.0 [MQTT-4.3.3-10] / 3.1.1 [MQTT-4.3.3-2]; repeat the PUBREC it may have missed.
             if state == InState::AwaitingPubRel {
                 self.transmit
                     .push_back(Packet::PubRec(PubRec::new(packet_id)));
@@ -921,8 +921,8 @@ impl Session {
                 });
             }
             OutState::AwaitingPubRec | OutState::AwaitingPubComp => {
-                // [MQTT-4.3.3-?] after PUBREC the sender MUST NOT re-send the PUBLISH; it keeps
-                // the identifier until PUBCOMP. A repeated PUBREC gets the PUBREL again.
+                // [MQTT-4.3.3-6] once PUBREL is sent the PUBLISH is never re-sent; the identifier
+                // stays in use until PUBCOMP [MQTT-4.3.3-5]. A repeated PUBREC gets the PUBREL again.
                 m.state = OutState::AwaitingPubComp;
                 m.message = None;
                 self.transmit
@@ -943,7 +943,7 @@ impl Session {
             .position(|(id, s)| *id == packet_id && *s == InState::AwaitingPubRel);
         let reason_code = match pos {
             Some(pos) => {
-                // [MQTT-4.3.3-?] the identifier may be reused once PUBCOMP is sent.
+                // [MQTT-4.3.3-12] after PUBCOMP the identifier starts a new message.
                 self.inbound.swap_remove(pos);
                 ReasonCode::Success
             }
@@ -995,13 +995,14 @@ impl Session {
                 Some(sent) => sent + keep_alive,
                 None => self.last_sent + keep_alive,
             },
-            // [MQTT-3.1.2-24] one and a half times the Keep Alive.
+            // 3.1.1 [MQTT-3.1.2-24] / 5.0 [MQTT-3.1.2-22]: one and a half times the Keep Alive.
             Role::Server => self.last_received + keep_alive * 3 / 2,
         })
     }
 
     /// Acts on the passing of time: sends PINGREQ when the client has been silent for the Keep
-    /// Alive [MQTT-3.1.2-23]; gives up when the peer has been silent too long.
+    /// Alive (3.1.1 [MQTT-3.1.2-23], 5.0 [MQTT-3.1.2-20]); gives up when the peer has been silent
+    /// too long.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.connection != ConnectionState::Connected {
             return;
@@ -1037,7 +1038,7 @@ impl Session {
     ///
     /// Properties that the peer does not want (Request Problem Information 0) or that would
     /// make a packet exceed the peer's Maximum Packet Size (Reason String, User Properties) are
-    /// removed first [MQTT-3.1.2-29] [MQTT-3.1.2-25].
+    /// removed first [MQTT-3.1.2-29] [MQTT-3.1.2-24].
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         let mut packet = self.transmit.pop_front()?;
         let strip_problem_info = !self.peer.request_problem_information

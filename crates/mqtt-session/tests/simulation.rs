@@ -11,7 +11,12 @@
 //! - neither side ever sees a protocol violation from the other.
 //!
 //! `PROPTEST_CASES` raises the number of cases for release checks (see docs/design.md).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod util;
 

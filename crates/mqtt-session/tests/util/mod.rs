@@ -1,7 +1,13 @@
 //! A deterministic simulation harness: a client and a server [`Session`] joined by an in-memory
 //! link that carries real bytes (encoded and decoded with mqtt-codec), and that can deliver one
 //! packet at a time, lose everything in transit, drop the connection, advance time and reconnect.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -33,7 +39,7 @@ pub struct Pair {
     pub delivered: Vec<(Dir, Packet)>,
     pub keep_alive: u16,
     pub session_expiry: u32,
-    server_has_session: bool,
+    pub server_has_session: bool,
 }
 
 impl Pair {
