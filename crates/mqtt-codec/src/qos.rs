@@ -12,7 +12,11 @@ use core::fmt;
 /// assert_eq!(QoS::try_from(3), Err(3));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "u8", into = "u8"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "u8", into = "u8")
+)]
 #[repr(u8)]
 pub enum QoS {
     /// QoS 0: fire and forget.

@@ -20,7 +20,11 @@ use crate::error::DecodeError;
 /// assert!(MqttString::new("a\0b").is_err());
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "String", into = "String")
+)]
 pub struct MqttString(ByteString);
 
 /// Why a string cannot be sent as an MQTT UTF-8 Encoded String.

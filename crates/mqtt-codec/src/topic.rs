@@ -59,7 +59,11 @@ impl From<InvalidString> for InvalidTopic {
 /// assert!(TopicName::new("sport/+").is_err());
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "String", into = "String")
+)]
 pub struct TopicName(ByteString);
 
 impl TopicName {
@@ -149,7 +153,11 @@ fn validate_name(topic: &[u8]) -> Result<(), InvalidTopic> {
 /// assert!(TopicFilter::new("sport/tennis#").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "String", into = "String")
+)]
 pub struct TopicFilter {
     full: ByteString,
     /// Byte offset of the filter proper: 0, or past `$share/{ShareName}/`.
