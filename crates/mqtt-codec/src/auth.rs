@@ -38,8 +38,9 @@ impl Auth {
         } else {
             AuthProperties::decode(r, PacketType::Auth)?
         };
-        if properties.authentication_data.is_some() && properties.authentication_method.is_none() {
-            return Err(DecodeError::AuthDataWithoutMethod);
+        // Spec 3.15.2.2.2: omitting the Authentication Method is a Protocol Error.
+        if properties.authentication_method.is_none() {
+            return Err(DecodeError::AuthWithoutMethod);
         }
         Ok(Auth {
             reason_code,
@@ -60,16 +61,13 @@ impl Auth {
                 code: self.reason_code,
             });
         }
-        if self.properties.authentication_data.is_some()
-            && self.properties.authentication_method.is_none()
-        {
-            return Err(EncodeError::AuthDataWithoutMethod);
-        }
         if self.reason_code == ReasonCode::Success && self.properties.is_empty() {
-            Ok(0)
-        } else {
-            Ok(1 + self.properties.encoded_len()?)
+            return Ok(0);
         }
+        if self.properties.authentication_method.is_none() {
+            return Err(EncodeError::AuthWithoutMethod);
+        }
+        Ok(1 + self.properties.encoded_len()?)
     }
 
     pub(crate) fn write_body(&self, buf: &mut BytesMut) {

@@ -202,6 +202,11 @@ impl Connect {
         if !v5 && self.password.is_some() && self.username.is_none() {
             return Err(EncodeError::PasswordWithoutUsername);
         }
+        // [MQTT-3.1.3-7] (3.1.1): a zero-byte ClientId needs CleanSession 1. 5.0 lets the server
+        // assign one either way.
+        if !v5 && self.client_id.is_empty() && !self.clean_start {
+            return Err(EncodeError::EmptyClientIdWithoutCleanSession);
+        }
         let mut len = 2 + version.protocol_name().len() + 1 + 1 + 2;
         if v5 {
             if self.properties.authentication_data.is_some()

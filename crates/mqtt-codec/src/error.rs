@@ -130,6 +130,9 @@ pub enum DecodeError {
     /// Authentication Data without an Authentication Method (spec 3.1.2.11.10).
     #[error("authentication data without authentication method")]
     AuthDataWithoutMethod,
+    /// An AUTH packet with content but no Authentication Method (spec 3.15.2.2.2).
+    #[error("AUTH without authentication method")]
+    AuthWithoutMethod,
 }
 
 impl DecodeError {
@@ -160,7 +163,8 @@ impl DecodeError {
             | NoLocalOnSharedSubscription
             | DuplicateProperty(_)
             | InvalidPropertyValue(_)
-            | AuthDataWithoutMethod => ReasonCode::ProtocolError,
+            | AuthDataWithoutMethod
+            | AuthWithoutMethod => ReasonCode::ProtocolError,
             InvalidPacketType(_)
             | InvalidFixedHeaderFlags { .. }
             | VarIntTooLong
@@ -229,6 +233,15 @@ pub enum EncodeError {
     /// Authentication Data without an Authentication Method.
     #[error("authentication data without authentication method")]
     AuthDataWithoutMethod,
+    /// An AUTH packet with content but no Authentication Method (spec 3.15.2.2.2).
+    #[error("AUTH without authentication method")]
+    AuthWithoutMethod,
+    /// No Local on a shared subscription [MQTT-3.8.3-4].
+    #[error("no local set on a shared subscription")]
+    NoLocalOnSharedSubscription,
+    /// An empty client identifier without Clean Session, before MQTT 5 [MQTT-3.1.3-7].
+    #[error("an empty client identifier requires clean session")]
+    EmptyClientIdWithoutCleanSession,
     /// A password without a user name, which MQTT 3.1 and 3.1.1 do not allow [MQTT-3.1.2-22].
     #[error("password without user name is not allowed before MQTT 5")]
     PasswordWithoutUsername,

@@ -162,7 +162,11 @@ impl Subscribe {
         if version.is_v5() {
             len += self.properties.encoded_len()?;
         }
-        for (filter, _) in &self.filters {
+        for (filter, options) in &self.filters {
+            // [MQTT-3.8.3-4] (5.0; No Local does not exist before).
+            if version.is_v5() && options.no_local && filter.is_shared() {
+                return Err(EncodeError::NoLocalOnSharedSubscription);
+            }
             len += prefixed_len(filter.as_bytes())? + 1;
         }
         Ok(len)

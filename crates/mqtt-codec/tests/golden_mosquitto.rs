@@ -6,7 +6,12 @@
 //! The one freedom the spec leaves is the order of distinct MQTT 5 properties (spec 2.2.2.2 does
 //! not fix it; only User Properties keep theirs): where Mosquitto orders them differently, the
 //! re-encoding must have the same length and decode to the same packet.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use bytes::BytesMut;
 use mqtt_codec::{Decoder, Packet, ProtocolVersion};
@@ -75,7 +80,16 @@ fn every_captured_packet_decodes_and_reencodes_identically() {
             assert_eq!(decoder.version(), Some(c.version), "line {}", c.line);
         }
         let mut out = BytesMut::new();
-        packet.encode(c.version, &mut out).unwrap();
+        if let Err(e) = packet.encode(c.version, &mut out) {
+            // The capture includes hand-crafted CONNECTs that a client must not send (to record
+            // the broker's refusal); the encoder refuses exactly those.
+            let Packet::Connect(connect) = &packet else {
+                panic!("line {}: {e}", c.line)
+            };
+            assert_eq!(e, mqtt_codec::EncodeError::EmptyClientIdWithoutCleanSession);
+            assert!(connect.client_id.is_empty() && !connect.clean_start);
+            continue;
+        }
         assert_eq!(packet.encoded_len(c.version).unwrap(), c.bytes.len());
         if out[..] != c.bytes[..] {
             assert_eq!(

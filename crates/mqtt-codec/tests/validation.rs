@@ -878,3 +878,57 @@ fn encoder_refuses_unsendable_packets() {
     assert!(Packet::Auth(Auth::default()).encode(V4, &mut buf).is_err());
     assert!(buf.is_empty(), "nothing written on error");
 }
+
+#[test]
+fn auth_needs_an_authentication_method() {
+    // Spec 3.15.2.2.2: It is a Protocol Error to omit the Authentication Method.
+    let e = err(b"\xF0\x02\x18\x00", V5);
+    assert_eq!(e, DecodeError::AuthWithoutMethod);
+    assert_eq!(e.reason_code(), ReasonCode::ProtocolError);
+    let ok = decode(b"\xF0\x0A\x18\x08\x15\x00\x05SCRAM", V5).unwrap();
+    assert!(matches!(ok, Packet::Auth(a) if a.properties.authentication_method.is_some()));
+    let continue_without_method = Auth {
+        reason_code: ReasonCode::ContinueAuthentication,
+        ..Auth::default()
+    };
+    assert_eq!(
+        Packet::Auth(continue_without_method).encoded_len(V5),
+        Err(EncodeError::AuthWithoutMethod)
+    );
+}
+
+#[test]
+fn mqtt_3_8_3_4_encoder_refuses_no_local_on_shared_subscription() {
+    // [MQTT-3.8.3-4] It is a Protocol Error to set the No Local bit to 1 on a Shared Subscription.
+    let subscribe = Subscribe::new(
+        PacketId::new(1).unwrap(),
+        vec![(
+            TopicFilter::new("$share/g/a").unwrap(),
+            SubscriptionOptions {
+                no_local: true,
+                ..SubscriptionOptions::default()
+            },
+        )],
+    );
+    assert_eq!(
+        Packet::Subscribe(subscribe).encoded_len(V5),
+        Err(EncodeError::NoLocalOnSharedSubscription)
+    );
+}
+
+#[test]
+fn mqtt_3_1_3_7_empty_client_id_needs_clean_session() {
+    // [MQTT-3.1.3-7] (3.1.1) If the Client supplies a zero-byte ClientId, the Client MUST also
+    // set CleanSession to 1. The decoder accepts it so that a server can answer 0x02.
+    let connect = Connect {
+        protocol: V4,
+        clean_start: false,
+        ..Connect::default()
+    };
+    assert_eq!(
+        Packet::Connect(connect).encoded_len(V4),
+        Err(EncodeError::EmptyClientIdWithoutCleanSession)
+    );
+    let decoded = decode(&packet(0x10, &connect_body(4, 0x00, &[], &[0, 0])), V4).unwrap();
+    assert!(matches!(decoded, Packet::Connect(c) if !c.clean_start && c.client_id.is_empty()));
+}

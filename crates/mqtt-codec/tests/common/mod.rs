@@ -163,8 +163,10 @@ pub fn connect(version: ProtocolVersion) -> impl Strategy<Value = Connect> {
         connect_properties(),
     )
         .prop_map(move |(clean, ka, id, will, user, pass, props)| {
-            // Before 5.0 a password needs a user name [MQTT-3.1.2-22].
+            // Before 5.0 a password needs a user name [MQTT-3.1.2-22], and an empty client
+            // identifier needs Clean Session [MQTT-3.1.3-7].
             let pass = if v5 || user.is_some() { pass } else { None };
+            let clean = clean || (!v5 && id.is_empty());
             Connect {
                 protocol: version,
                 clean_start: clean,
@@ -535,10 +537,9 @@ pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
             user_properties(),
         )
             .prop_map(|(rc, auth, rs, up)| {
-                let (authentication_method, authentication_data) = match auth {
-                    Some((m, d)) => (Some(m), d),
-                    None => (None, None),
-                };
+                // Spec 3.15.2.2.2: every AUTH with content names its method.
+                let (m, d) = auth.unwrap_or((MqttString::new("SCRAM").unwrap(), None));
+                let (authentication_method, authentication_data) = (Some(m), d);
                 Packet::Auth(Auth {
                     reason_code: rc,
                     properties: AuthProperties {
