@@ -607,7 +607,8 @@ impl Session {
         };
         let mut publish = message.to_publish(packet_id, false);
         let defined = self.apply_outbound_alias(&mut publish);
-        if self.too_large(&Packet::Publish(publish.clone())) {
+        let packet = Packet::Publish(publish);
+        if self.too_large(&packet) {
             if let Some(topic) = defined {
                 self.aliases_out.forget(&topic);
             }
@@ -631,7 +632,7 @@ impl Session {
                 message: Some(message),
             });
         }
-        self.transmit.push_back(Packet::Publish(publish));
+        self.transmit.push_back(packet);
         true
     }
 

@@ -1,0 +1,96 @@
+//! Two connected sessions exchanging messages, optionally through the codec: shared by the
+//! allocation test and the benchmark.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use bytes::BytesMut;
+use mqtt_codec::{ConnAck, Connect, Decoder, MqttString, Packet, ProtocolVersion};
+use mqtt_session::{Config, Event, Instant, Message, Session};
+
+/// A client and a server session joined directly (or through encode/decode).
+pub struct Link {
+    client: Session,
+    server: Session,
+    wire: Option<(BytesMut, Decoder, Decoder)>,
+    now: Instant,
+}
+
+impl Link {
+    pub fn new(version: ProtocolVersion, with_codec: bool) -> Self {
+        let now = Instant::from_millis(0);
+        let mut client = Session::new_client(Config::default());
+        let mut server = Session::new_server(Config::default());
+        let connect = Connect {
+            protocol: version,
+            client_id: MqttString::new("bench").unwrap(),
+            ..Connect::default()
+        };
+        client.connect(now, connect.clone()).unwrap();
+        while client.poll_transmit(now).is_some() {}
+        server.accept(now, &connect, ConnAck::default());
+        while let Some(p) = server.poll_transmit(now) {
+            client.handle_packet(now, p);
+        }
+        while client.poll_event().is_some() {}
+        let wire = with_codec.then(|| {
+            (
+                BytesMut::with_capacity(4096),
+                Decoder::new(version),
+                Decoder::new(version),
+            )
+        });
+        Link {
+            client,
+            server,
+            wire,
+            now,
+        }
+    }
+
+    pub fn carry(&mut self, packet: Packet, to_server: bool) -> Packet {
+        match &mut self.wire {
+            None => packet,
+            Some((buf, to_s, to_c)) => {
+                let version = self.client.version();
+                packet.encode(version, buf).unwrap();
+                let decoder = if to_server { to_s } else { to_c };
+                decoder.decode(buf).unwrap().unwrap()
+            }
+        }
+    }
+
+    /// One complete exchange of `message`; returns the number of application events.
+    pub fn exchange(&mut self, message: &Message) -> usize {
+        self.client.publish(self.now, message.clone()).unwrap();
+        let mut events = 0;
+        loop {
+            let mut idle = true;
+            while let Some(p) = self.client.poll_transmit(self.now) {
+                let p = self.carry(p, true);
+                self.server.handle_packet(self.now, p);
+                idle = false;
+            }
+            while let Some(p) = self.server.poll_transmit(self.now) {
+                let p = self.carry(p, false);
+                self.client.handle_packet(self.now, p);
+                idle = false;
+            }
+            while let Some(e) = self.server.poll_event() {
+                assert!(matches!(e, Event::Message { .. }));
+                events += 1;
+            }
+            while let Some(e) = self.client.poll_event() {
+                assert!(matches!(e, Event::PublishCompleted { .. }));
+                events += 1;
+            }
+            if idle {
+                return events;
+            }
+        }
+    }
+}
