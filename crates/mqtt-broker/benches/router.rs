@@ -1,0 +1,2 @@
+//! Router benchmarks (placeholder).
+fn main() {}

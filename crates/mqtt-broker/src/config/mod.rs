@@ -1,0 +1,1 @@
+//! Configuration: `mosquitto.conf` syntax and TOML, into one typed [`Config`].

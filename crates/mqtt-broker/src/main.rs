@@ -1,0 +1,2 @@
+//! The `mqtt-broker` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Routing: the subscription trie, shared subscriptions and retained messages.
