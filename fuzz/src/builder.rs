@@ -112,8 +112,26 @@ pub fn expected_rejection(packet: &Packet, version: ProtocolVersion) -> Option<E
         Packet::Connect(c) if !v5 && c.password.is_some() && c.username.is_none() => {
             Some(EncodeError::PasswordWithoutUsername)
         }
+        Packet::Connect(c) if !v5 && c.client_id.is_empty() && !c.clean_start => {
+            Some(EncodeError::EmptyClientIdWithoutCleanSession)
+        }
         Packet::Publish(p) if p.topic.is_empty() && (!v5 || p.properties.topic_alias.is_none()) => {
             Some(EncodeError::EmptyTopic)
+        }
+        Packet::Subscribe(s)
+            if v5
+                && s.filters
+                    .iter()
+                    .any(|(f, o)| f.is_shared() && o.no_local) =>
+        {
+            Some(EncodeError::NoLocalOnSharedSubscription)
+        }
+        Packet::Auth(a)
+            if v5
+                && a.properties.authentication_method.is_none()
+                && !(a.reason_code == ReasonCode::Success && a.properties.is_empty()) =>
+        {
+            Some(EncodeError::AuthWithoutMethod)
         }
         _ => None,
     }
