@@ -41,6 +41,10 @@ pub enum DropReason {
     /// The peer's session was discarded (Session Present 0) after the message was acknowledged
     /// with PUBREC, so it has been received but its completion cannot be confirmed.
     SessionLost,
+    /// Client: its QoS or RETAIN flag is above what the server announced in CONNACK (Maximum
+    /// QoS, Retain Available) [MQTT-3.2.2-11] [MQTT-3.2.2-14]; it was queued before the limit was
+    /// known.
+    NotSupported,
 }
 
 /// Something the application must know or act on.
@@ -135,6 +139,9 @@ pub enum Violation {
     /// (spec 3.14.2.2.2).
     #[error("session expiry interval set on DISCONNECT after CONNECT set none")]
     SessionExpiryAfterZero,
+    /// CONNACK with Session Present 1 after a CONNECT with Clean Start 1 [MQTT-3.2.2-4].
+    #[error("session present after clean start")]
+    UnexpectedSessionPresent,
     /// No packet from the client within 1.5 times the Keep Alive (3.1.1 [MQTT-3.1.2-24], 5.0
     /// [MQTT-3.1.2-22]).
     #[error("keep alive timeout")]
@@ -153,7 +160,8 @@ impl Violation {
             Violation::UnexpectedPacket(_)
             | Violation::UnknownTopicAlias(_)
             | Violation::SubscriptionIdentifierFromClient
-            | Violation::SessionExpiryAfterZero => ReasonCode::ProtocolError,
+            | Violation::SessionExpiryAfterZero
+            | Violation::UnexpectedSessionPresent => ReasonCode::ProtocolError,
         }
     }
 }
@@ -190,4 +198,11 @@ pub enum RequestError {
     /// A request without topic filters.
     #[error("no topic filters")]
     Empty,
+    /// A SUBACK or UNSUBACK whose Packet Identifier answers no pending request
+    /// [MQTT-3.8.4-2] [MQTT-3.10.4-4].
+    #[error("no pending request with that packet identifier")]
+    NotRequested,
+    /// `accept` on a session whose connection is still up.
+    #[error("already connected")]
+    AlreadyConnected,
 }

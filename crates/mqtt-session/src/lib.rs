@@ -26,7 +26,7 @@
 //! };
 //! client.connect(now, connect)?;
 //! let Some(Packet::Connect(connect)) = client.poll_transmit(now) else { unreachable!() };
-//! server.accept(now, &connect, ConnAck::default());
+//! server.accept(now, &connect, ConnAck::default()).unwrap();
 //! let connack = server.poll_transmit(now).unwrap();
 //! client.handle_packet(now, connack);
 //! assert!(matches!(client.poll_event(), Some(Event::Connected(_))));

@@ -38,6 +38,10 @@ pub(crate) struct Inflight {
     pub(crate) state: OutState,
     /// Kept for re-sending on resume; dropped once PUBREC arrives.
     pub(crate) message: Option<Message>,
+    /// The PUBLISH must be re-sent on this connection and has not been yet (resumption waits
+    /// for room in the peer's Receive Maximum).
+    #[serde(skip)]
+    pub(crate) resend: bool,
 }
 
 /// Outgoing messages of one session.
@@ -51,6 +55,8 @@ pub(crate) struct Outbound {
     next_message_id: u64,
     /// Packet identifiers of SUBSCRIBE and UNSUBSCRIBE awaiting their acknowledgement.
     pub(crate) requests: Vec<PacketId>,
+    /// How many in-flight entries have `resend` set.
+    pub(crate) pending_resends: usize,
 }
 
 impl Outbound {
@@ -116,6 +122,7 @@ mod tests {
             packet_id: PacketId::new(id).unwrap(),
             state: OutState::AwaitingPubAck,
             message: None,
+            resend: false,
         }
     }
 

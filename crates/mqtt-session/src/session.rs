@@ -98,8 +98,15 @@ pub struct Session {
     last_received: Instant,
     ping_sent: Option<Instant>,
     session_expiry_interval: u32,
+    /// What we announced for this connection: enforced on the peer's packets.
+    inbound_receive_maximum: u16,
+    inbound_alias_maximum: u16,
+    /// Client: CONNECT had Clean Start, so a CONNACK with Session Present is a violation.
+    expect_no_session: bool,
     out: Outbound,
     inbound: Vec<(PacketId, InState)>,
+    /// Server: identifiers of SUBSCRIBE and UNSUBSCRIBE awaiting the application's answer.
+    requests_in: Vec<(PacketType, PacketId)>,
     aliases_in: InboundAliases,
     aliases_out: OutboundAliases,
     transmit: VecDeque<Packet>,
@@ -119,8 +126,12 @@ impl Session {
             last_received: Instant::default(),
             ping_sent: None,
             session_expiry_interval: 0,
+            inbound_receive_maximum: u16::MAX,
+            inbound_alias_maximum: 0,
+            expect_no_session: false,
             out: Outbound::default(),
             inbound: Vec::new(),
+            requests_in: Vec::new(),
             aliases_in: InboundAliases::default(),
             aliases_out: OutboundAliases::default(),
             transmit: VecDeque::new(),
@@ -208,6 +219,10 @@ impl Session {
         if connect.clean_start {
             self.discard_session_state();
         }
+        self.expect_no_session = connect.clean_start;
+        let p = &connect.properties;
+        self.inbound_receive_maximum = p.receive_maximum.map_or(u16::MAX, |v| v.get());
+        self.inbound_alias_maximum = p.topic_alias_maximum.unwrap_or(0);
         self.keep_alive = keep_alive(connect.keep_alive);
         self.connection = ConnectionState::Connecting;
         self.last_received = now;
@@ -222,12 +237,29 @@ impl Session {
     /// Session Present 1 unacknowledged messages are re-sent [MQTT-4.4.0-1].
     ///
     /// A refusal (`connack.reason_code` is an error) is queued and the session closed.
-    pub fn accept(&mut self, now: Instant, connect: &Connect, mut connack: ConnAck) {
+    /// Fails if the session is still driven by a connection (call `connection_lost` first).
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        connect: &Connect,
+        mut connack: ConnAck,
+    ) -> Result<(), RequestError> {
+        if self.role != Role::Server {
+            return Err(RequestError::WrongRole);
+        }
+        if matches!(
+            self.connection,
+            ConnectionState::Connected | ConnectionState::Connecting
+        ) {
+            return Err(RequestError::AlreadyConnected);
+        }
         self.reset_connection();
         self.version = connect.protocol;
         self.last_received = now;
         let refused = connack.reason_code.is_error();
-        if self.version.is_v5() && !refused {
+        if self.version.is_v5() {
+            // Read before anything is sent, refusals included: the client's Maximum Packet Size
+            // and Request Problem Information apply to the CONNACK too [MQTT-3.2.2-19].
             let cp = &connect.properties;
             self.peer = PeerLimits {
                 receive_maximum: cp.receive_maximum.map_or(u16::MAX, |v| v.get()),
@@ -260,6 +292,8 @@ impl Session {
             if p.retain_available.is_none() && !self.config.retain_available {
                 p.retain_available = Some(false);
             }
+            self.inbound_receive_maximum = p.receive_maximum.map_or(u16::MAX, |v| v.get());
+            self.inbound_alias_maximum = p.topic_alias_maximum.unwrap_or(0);
         }
         let keep_alive_secs = connack
             .properties
@@ -271,7 +305,7 @@ impl Session {
         self.transmit.push_back(Packet::ConnAck(connack));
         if refused {
             self.connection = ConnectionState::Closed;
-            return;
+            return Ok(());
         }
         self.connection = ConnectionState::Connected;
         if session_present {
@@ -280,6 +314,7 @@ impl Session {
             self.discard_session_state();
         }
         self.pump(now);
+        Ok(())
     }
 
     /// Closes the connection from this side: queues a DISCONNECT (a 3.1.1 server has none to
@@ -290,8 +325,15 @@ impl Session {
             ConnectionState::Connected | ConnectionState::Connecting
         );
         if connected && (self.version.is_v5() || self.role == Role::Client) {
-            if let Some(sei) = disconnect.properties.session_expiry_interval {
-                self.session_expiry_interval = sei;
+            let mut disconnect = disconnect;
+            match self.role {
+                // [MQTT-3.14.2-2] the server MUST NOT send a Session Expiry Interval.
+                Role::Server => disconnect.properties.session_expiry_interval = None,
+                Role::Client => {
+                    if let Some(sei) = disconnect.properties.session_expiry_interval {
+                        self.session_expiry_interval = sei;
+                    }
+                }
             }
             self.transmit.push_back(Packet::Disconnect(disconnect));
         }
@@ -315,6 +357,7 @@ impl Session {
         self.peer = PeerLimits::default();
         // Requests awaiting SUBACK/UNSUBACK die with the connection; their identifiers are free.
         self.out.requests.clear();
+        self.requests_in.clear();
     }
 
     /// Discards the session state, as Clean Start or Session Present 0 require. Messages that
@@ -322,6 +365,7 @@ impl Session {
     /// peer already acknowledged with PUBREC are reported as dropped.
     fn discard_session_state(&mut self) {
         self.inbound.clear();
+        self.out.pending_resends = 0;
         let inflight = std::mem::take(&mut self.out.inflight);
         let mut requeue = Vec::new();
         for m in inflight {
@@ -345,16 +389,64 @@ impl Session {
 
     /// Re-sends every unacknowledged PUBLISH (DUP set) and PUBREL, in their original order
     /// [MQTT-4.4.0-1] [MQTT-4.6.0-1] [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+    ///
+    /// PUBREL packets go at once. PUBLISH packets are marked and sent by `pump` as the peer's
+    /// Receive Maximum allows, which may be lower than on the previous connection
+    /// [MQTT-3.3.4-7].
     fn resend_inflight(&mut self) {
-        for m in &self.out.inflight {
-            let packet = match (&m.message, m.state) {
+        let mut pending = 0;
+        for m in self.out.inflight.iter_mut() {
+            match (&m.message, m.state) {
                 (_, OutState::AwaitingPubComp) | (None, _) => {
-                    Packet::PubRel(PubRel::new(m.packet_id))
+                    m.resend = false;
+                    self.transmit
+                        .push_back(Packet::PubRel(PubRel::new(m.packet_id)));
                 }
-                (Some(message), _) => Packet::Publish(message.to_publish(m.packet_id, true)),
+                (Some(_), _) => {
+                    m.resend = true;
+                    pending += 1;
+                }
+            }
+        }
+        self.out.pending_resends = pending;
+    }
+
+    /// Re-sends marked PUBLISH packets, in order, while the window has room. Returns false
+    /// while some are still waiting.
+    fn pump_resends(&mut self) -> bool {
+        while self.out.pending_resends > 0 {
+            let on_wire = self.out.inflight.len() - self.out.pending_resends;
+            if on_wire >= self.window() {
+                return false;
+            }
+            let Some(pos) = self.out.inflight.iter().position(|m| m.resend) else {
+                self.out.pending_resends = 0;
+                break;
             };
+            self.out.pending_resends -= 1;
+            let Some(m) = self.out.inflight.get_mut(pos) else {
+                break;
+            };
+            m.resend = false;
+            let (id, packet_id) = (m.id, m.packet_id);
+            let Some(message) = &m.message else {
+                continue;
+            };
+            // Re-sent with the full topic: aliases do not survive the connection.
+            let publish = client_publish_fixups(self.role, message.to_publish(packet_id, true));
+            let packet = Packet::Publish(publish);
+            if self.too_large(&packet) {
+                // [MQTT-3.1.2-25] the peer's new Maximum Packet Size may be lower.
+                self.out.inflight.remove(pos);
+                self.events.push_back(Event::PublishDropped {
+                    id,
+                    reason: DropReason::TooLarge,
+                });
+                continue;
+            }
             self.transmit.push_back(packet);
         }
+        true
     }
 
     // -----------------------------------------------------------------------------------------
@@ -466,18 +558,34 @@ impl Session {
         Ok(())
     }
 
-    /// Server: answers a SUBSCRIBE reported by [`Event::Subscribe`].
-    pub fn suback(&mut self, suback: SubAck) {
+    /// Server: answers a SUBSCRIBE reported by [`Event::Subscribe`], with its Packet Identifier
+    /// [MQTT-3.8.4-2].
+    pub fn suback(&mut self, suback: SubAck) -> Result<(), RequestError> {
+        self.take_request_in(PacketType::Subscribe, suback.packet_id)?;
         if self.connection == ConnectionState::Connected {
             self.transmit.push_back(Packet::SubAck(suback));
         }
+        Ok(())
     }
 
-    /// Server: answers an UNSUBSCRIBE reported by [`Event::Unsubscribe`].
-    pub fn unsuback(&mut self, unsuback: UnsubAck) {
+    /// Server: answers an UNSUBSCRIBE reported by [`Event::Unsubscribe`], with its Packet
+    /// Identifier [MQTT-3.10.4-4].
+    pub fn unsuback(&mut self, unsuback: UnsubAck) -> Result<(), RequestError> {
+        self.take_request_in(PacketType::Unsubscribe, unsuback.packet_id)?;
         if self.connection == ConnectionState::Connected {
             self.transmit.push_back(Packet::UnsubAck(unsuback));
         }
+        Ok(())
+    }
+
+    fn take_request_in(&mut self, kind: PacketType, id: PacketId) -> Result<(), RequestError> {
+        let pos = self
+            .requests_in
+            .iter()
+            .position(|r| *r == (kind, id))
+            .ok_or(RequestError::NotRequested)?;
+        self.requests_in.remove(pos);
+        Ok(())
     }
 
     /// Sends an AUTH packet (MQTT 5 extended authentication).
@@ -555,6 +663,9 @@ impl Session {
         if self.connection != ConnectionState::Connected {
             return;
         }
+        if !self.pump_resends() {
+            return;
+        }
         while let Some(front) = self.out.queue.front() {
             if !self.window_open(front.message.qos) {
                 break;
@@ -605,7 +716,21 @@ impl Session {
                 }
             }
         };
-        let mut publish = message.to_publish(packet_id, false);
+        if self.role == Role::Client
+            && (message.qos > self.peer.maximum_qos
+                || message.retain && !self.peer.retain_available)
+        {
+            // Queued before CONNACK told the limits [MQTT-3.2.2-11] [MQTT-3.2.2-14]. The packet
+            // identifier was only looked up, not put in flight.
+            self.events.push_back(Event::PublishDropped {
+                id,
+                reason: DropReason::NotSupported,
+            });
+            return true;
+        }
+        let mut publish = client_publish_fixups(self.role, message.to_publish(packet_id, false));
+        // Aliases are the session's business: never one the application left in the message.
+        publish.properties.topic_alias = None;
         let defined = self.apply_outbound_alias(&mut publish);
         let packet = Packet::Publish(publish);
         if self.too_large(&packet) {
@@ -630,6 +755,7 @@ impl Session {
                 packet_id,
                 state,
                 message: Some(message),
+                resend: false,
             });
         }
         self.transmit.push_back(packet);
@@ -687,9 +813,12 @@ impl Session {
             (_, Connected, Packet::PubRel(r)) => self.on_pubrel(r),
             (_, Connected, Packet::PubComp(c)) => self.on_pubcomp(now, c),
             (Role::Server, Connected, Packet::Subscribe(s)) => {
+                self.requests_in.push((PacketType::Subscribe, s.packet_id));
                 self.events.push_back(Event::Subscribe(s))
             }
             (Role::Server, Connected, Packet::Unsubscribe(u)) => {
+                self.requests_in
+                    .push((PacketType::Unsubscribe, u.packet_id));
                 self.events.push_back(Event::Unsubscribe(u))
             }
             (Role::Client, Connected, Packet::SubAck(s)) => {
@@ -755,6 +884,10 @@ impl Session {
                 self.session_expiry_interval = sei;
             }
         }
+        if connack.session_present && self.expect_no_session {
+            // [MQTT-3.2.2-4] Session Present 1 where the client has no session state.
+            return self.violation(Violation::UnexpectedSessionPresent);
+        }
         self.connection = ConnectionState::Connected;
         if connack.session_present {
             self.resend_inflight();
@@ -784,13 +917,13 @@ impl Session {
             let alias = p.properties.topic_alias.take();
             match self
                 .aliases_in
-                .resolve(topic, alias, self.config.topic_alias_maximum)
+                .resolve(topic, alias, self.inbound_alias_maximum)
             {
                 Resolved::Topic(t) => p.topic = t,
                 Resolved::TooLarge(alias) => {
                     return self.violation(Violation::TopicAliasTooLarge {
                         alias,
-                        max: self.config.topic_alias_maximum,
+                        max: self.inbound_alias_maximum,
                     })
                 }
                 Resolved::Unknown(alias) => {
@@ -814,10 +947,9 @@ impl Session {
             }
             return;
         }
-        if self.version.is_v5() && self.inbound.len() >= usize::from(self.config.receive_maximum) {
-            return self.violation(Violation::ReceiveMaximumExceeded(
-                self.config.receive_maximum,
-            ));
+        let receive_maximum = self.inbound_receive_maximum;
+        if self.version.is_v5() && self.inbound.len() >= usize::from(receive_maximum) {
+            return self.violation(Violation::ReceiveMaximumExceeded(receive_maximum));
         }
         if self.config.manual_acks {
             self.inbound.push((packet_id, InState::AwaitingAppAck(qos)));
@@ -875,6 +1007,9 @@ impl Session {
         match self.out.position(packet_id) {
             Some(pos) if self.out.inflight.get(pos).map(|m| m.state) == Some(expected) => {
                 if let Some(m) = self.out.inflight.remove(pos) {
+                    if m.resend {
+                        self.out.pending_resends -= 1;
+                    }
                     self.events.push_back(Event::PublishCompleted {
                         id: m.id,
                         reason_code,
@@ -911,6 +1046,11 @@ impl Session {
         let Some(m) = self.out.inflight.get_mut(pos) else {
             return;
         };
+        if m.resend {
+            // Acknowledged before its re-send went out.
+            m.resend = false;
+            self.out.pending_resends -= 1;
+        }
         match m.state {
             OutState::AwaitingPubRec if rec.reason_code.is_error() => {
                 // Spec 4.3.3: a PUBREC with a failure code ends the flow; no PUBREL.
@@ -1108,6 +1248,15 @@ impl Session {
             .collect();
         Ok(session)
     }
+}
+
+/// What a client must not send whatever the application put in the message: Subscription
+/// Identifiers [MQTT-3.3.4-6].
+fn client_publish_fixups(role: Role, mut publish: Publish) -> Publish {
+    if role == Role::Client {
+        publish.properties.subscription_identifiers.clear();
+    }
+    publish
 }
 
 fn keep_alive(seconds: u16) -> Option<Duration> {

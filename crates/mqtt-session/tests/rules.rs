@@ -77,7 +77,9 @@ fn server_with(config: Config, version: ProtocolVersion, props: ConnectPropertie
         properties: props,
         ..Connect::default()
     };
-    server.accept(Instant::from_millis(0), &connect, ConnAck::default());
+    server
+        .accept(Instant::from_millis(0), &connect, ConnAck::default())
+        .unwrap();
     assert!(matches!(
         server.poll_transmit(Instant::from_millis(0)),
         Some(Packet::ConnAck(_))
@@ -547,7 +549,9 @@ fn mqtt_3_1_2_22_server_closes_after_one_and_a_half_keep_alive() {
         keep_alive: 10,
         ..Connect::default()
     };
-    server.accept(Instant::from_millis(0), &connect, ConnAck::default());
+    server
+        .accept(Instant::from_millis(0), &connect, ConnAck::default())
+        .unwrap();
     drain(&mut server);
     assert_eq!(server.poll_timeout(), Some(Instant::from_millis(15_000)));
     server.handle_timeout(Instant::from_millis(14_999));
@@ -675,14 +679,16 @@ fn mqtt_3_3_2_7_aliases_do_not_survive_the_connection() {
     };
     server.handle_packet(now, Packet::Publish(define));
     server.connection_lost();
-    server.accept(
-        now,
-        &Connect::default(),
-        ConnAck {
-            session_present: true,
-            ..ConnAck::default()
-        },
-    );
+    server
+        .accept(
+            now,
+            &Connect::default(),
+            ConnAck {
+                session_present: true,
+                ..ConnAck::default()
+            },
+        )
+        .unwrap();
     events(&mut server);
     let use_alias = Publish {
         topic: TopicName::alias_only(),
@@ -765,6 +771,7 @@ fn reason_strings_are_dropped_to_fit_the_maximum_packet_size() {
         ..Default::default()
     };
     let mut server = server_with(Config::default(), V5, props);
+    util::requested(&mut server, PacketType::Subscribe, 1);
     let suback = SubAck {
         properties: AckProperties {
             reason_string: Some(MqttString::new("a long diagnostic text").unwrap()),
@@ -772,7 +779,7 @@ fn reason_strings_are_dropped_to_fit_the_maximum_packet_size() {
         },
         ..SubAck::new(pid(1), vec![ReasonCode::GrantedQoS1])
     };
-    server.suback(suback);
+    server.suback(suback).unwrap();
     let sent = drain(&mut server);
     assert_eq!(
         sent,
@@ -792,6 +799,7 @@ fn mqtt_3_1_2_29_no_problem_information_unless_requested() {
         ..Default::default()
     };
     let mut server = server_with(Config::default(), V5, props);
+    util::requested(&mut server, PacketType::Subscribe, 1);
     let suback = SubAck {
         properties: AckProperties {
             reason_string: Some(MqttString::new("why").unwrap()),
@@ -799,7 +807,7 @@ fn mqtt_3_1_2_29_no_problem_information_unless_requested() {
         },
         ..SubAck::new(pid(1), vec![ReasonCode::NotAuthorized])
     };
-    server.suback(suback);
+    server.suback(suback).unwrap();
     match &drain(&mut server)[0] {
         Packet::SubAck(s) => assert!(s.properties.is_empty()),
         other => panic!("{other:?}"),
@@ -898,7 +906,9 @@ fn mqtt_3_2_2_11_qos_above_maximum_is_0x9b() {
     };
     let mut server = Session::new_server(config);
     let now = Instant::from_millis(0);
-    server.accept(now, &Connect::default(), ConnAck::default());
+    server
+        .accept(now, &Connect::default(), ConnAck::default())
+        .unwrap();
     match server.poll_transmit(now) {
         Some(Packet::ConnAck(c)) => assert_eq!(c.properties.maximum_qos, Some(QoS::AtLeastOnce)),
         other => panic!("{other:?}"),
@@ -1115,7 +1125,8 @@ fn subscribe_and_unsubscribe_round_trip() {
     let request = pair.server_events.pop();
     assert!(matches!(request, Some(Event::Subscribe(ref s)) if s.packet_id == id));
     pair.server
-        .suback(SubAck::new(id, vec![ReasonCode::GrantedQoS1]));
+        .suback(SubAck::new(id, vec![ReasonCode::GrantedQoS1]))
+        .unwrap();
     pair.drive();
     assert!(pair.client_events.contains(&Event::Subscribed(SubAck::new(
         id,
@@ -1127,7 +1138,8 @@ fn subscribe_and_unsubscribe_round_trip() {
         .unwrap();
     pair.drive();
     pair.server
-        .unsuback(UnsubAck::new(id, vec![ReasonCode::Success]));
+        .unsuback(UnsubAck::new(id, vec![ReasonCode::Success]))
+        .unwrap();
     pair.drive();
     assert!(pair
         .client_events
@@ -1203,4 +1215,324 @@ fn restoring_an_unknown_format_is_an_error() {
             expected: STATE_FORMAT
         })
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits that hold whatever the application passes in
+
+#[test]
+fn mqtt_3_8_4_2_suback_answers_a_pending_subscribe() {
+    // [MQTT-3.8.4-2] The SUBACK MUST have the same Packet Identifier as the SUBSCRIBE;
+    // [MQTT-3.10.4-4] likewise for UNSUBACK.
+    let mut server = server_with(Config::default(), V5, ConnectProperties::default());
+    assert_eq!(
+        server.suback(SubAck::new(pid(77), vec![ReasonCode::GrantedQoS1])),
+        Err(RequestError::NotRequested)
+    );
+    util::requested(&mut server, PacketType::Subscribe, 5);
+    assert_eq!(
+        server.unsuback(UnsubAck::new(pid(5), vec![ReasonCode::Success])),
+        Err(RequestError::NotRequested),
+        "a SUBSCRIBE is not answered with UNSUBACK"
+    );
+    server
+        .suback(SubAck::new(pid(5), vec![ReasonCode::GrantedQoS1]))
+        .unwrap();
+    assert!(server
+        .suback(SubAck::new(pid(5), vec![ReasonCode::GrantedQoS1]))
+        .is_err());
+    assert_eq!(drain(&mut server).len(), 1);
+}
+
+/// A server session with `n` unacknowledged QoS 1 messages, disconnected.
+fn server_with_unacked(n: usize, payload: &str) -> Session {
+    let mut server = server_with(Config::default(), V5, ConnectProperties::default());
+    for i in 0..n {
+        server
+            .publish(
+                Instant::from_millis(0),
+                msg("a", &format!("{payload}{i}"), QoS::AtLeastOnce),
+            )
+            .unwrap();
+    }
+    assert_eq!(drain(&mut server).len(), n);
+    server.connection_lost();
+    server
+}
+
+fn resume(server: &mut Session, props: ConnectProperties) {
+    let connect = Connect {
+        clean_start: false,
+        properties: props,
+        ..Connect::default()
+    };
+    let connack = ConnAck {
+        session_present: true,
+        ..ConnAck::default()
+    };
+    server
+        .accept(Instant::from_millis(0), &connect, connack)
+        .unwrap();
+}
+
+#[test]
+fn mqtt_3_3_4_7_resends_respect_a_lower_receive_maximum() {
+    // [MQTT-3.3.4-7] no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH packets, also
+    // when resuming; the rest follow, in order and with DUP, as acknowledgements come.
+    let mut server = server_with_unacked(5, "m");
+    resume(
+        &mut server,
+        ConnectProperties {
+            receive_maximum: NonZeroU16::new(2),
+            ..Default::default()
+        },
+    );
+    let sent = drain(&mut server);
+    let ids: Vec<u16> = sent
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => {
+                assert!(p.dup);
+                p.qos.packet_id().map(|i| i.get())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, [1, 2]);
+    let now = Instant::from_millis(0);
+    server.handle_packet(now, Packet::PubAck(PubAck::new(pid(1))));
+    server.handle_packet(now, Packet::PubAck(PubAck::new(pid(2))));
+    let next: Vec<u16> = drain(&mut server)
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => p.qos.packet_id().map(|i| i.get()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(next, [3, 4]);
+}
+
+#[test]
+fn mqtt_3_1_2_24_resends_respect_a_lower_maximum_packet_size() {
+    // [MQTT-3.1.2-24] never above the client's Maximum Packet Size, also when resuming;
+    // [MQTT-3.1.2-25] the message is discarded as if delivered.
+    let mut server = server_with_unacked(1, &"x".repeat(100));
+    resume(
+        &mut server,
+        ConnectProperties {
+            maximum_packet_size: NonZeroU32::new(50),
+            ..Default::default()
+        },
+    );
+    let sent = drain(&mut server);
+    assert_eq!(sent.len(), 1, "only the CONNACK: {sent:?}");
+    assert!(events(&mut server).iter().any(|e| matches!(
+        e,
+        Event::PublishDropped {
+            reason: DropReason::TooLarge,
+            ..
+        }
+    )));
+    assert_eq!(server.inflight_len(), 0);
+}
+
+#[test]
+fn mqtt_3_2_2_19_refused_connack_fits_the_clients_maximum_packet_size() {
+    // [MQTT-3.2.2-19] no Reason String in CONNACK if it would exceed the Maximum Packet Size,
+    // refusals included.
+    let mut server = Session::new_server(Config::default());
+    let connect = Connect {
+        properties: ConnectProperties {
+            maximum_packet_size: NonZeroU32::new(20),
+            ..Default::default()
+        },
+        ..Connect::default()
+    };
+    let connack = ConnAck {
+        reason_code: ReasonCode::NotAuthorized,
+        properties: ConnAckProperties {
+            reason_string: Some(MqttString::new("you are not on the list of this broker").unwrap()),
+            ..Default::default()
+        },
+        ..ConnAck::default()
+    };
+    server
+        .accept(Instant::from_millis(0), &connect, connack)
+        .unwrap();
+    let sent = drain(&mut server);
+    assert!(sent[0].encoded_len(V5).unwrap() <= 20, "{sent:?}");
+    assert_eq!(server.connection_state(), ConnectionState::Closed);
+}
+
+#[test]
+fn accept_while_connected_is_refused() {
+    // [MQTT-3.2.0-2] at most one CONNACK per connection.
+    let mut server = server_with(Config::default(), V5, ConnectProperties::default());
+    assert_eq!(
+        server.accept(
+            Instant::from_millis(0),
+            &Connect::default(),
+            ConnAck::default()
+        ),
+        Err(RequestError::AlreadyConnected)
+    );
+    assert!(drain(&mut server).is_empty());
+}
+
+#[test]
+fn mqtt_3_2_2_4_session_present_after_clean_start_is_a_violation() {
+    // [MQTT-3.2.2-4] a client without session state that gets Session Present 1 closes.
+    let mut client = Session::new_client(Config::default());
+    let now = Instant::from_millis(0);
+    client.connect(now, Connect::default()).unwrap();
+    drain(&mut client);
+    client.handle_packet(
+        now,
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            ..ConnAck::default()
+        }),
+    );
+    assert_eq!(
+        violations(&events(&mut client)),
+        [Violation::UnexpectedSessionPresent]
+    );
+    assert_eq!(
+        drain(&mut client),
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::ProtocolError
+        ))]
+    );
+}
+
+#[test]
+fn mqtt_3_2_2_11_messages_queued_before_connack_respect_its_limits() {
+    // [MQTT-3.2.2-11] no QoS above Maximum QoS; [MQTT-3.2.2-14] no RETAIN 1 without Retain
+    // Available, also for messages queued before the CONNACK told the limits.
+    let mut client = Session::new_client(Config::default());
+    let now = Instant::from_millis(0);
+    client.connect(now, Connect::default()).unwrap();
+    let qos2 = client
+        .publish(now, msg("a", "2", QoS::ExactlyOnce))
+        .unwrap();
+    let mut retained = msg("a", "r", QoS::AtMostOnce);
+    retained.retain = true;
+    let kept = client
+        .publish(now, msg("a", "1", QoS::AtLeastOnce))
+        .unwrap();
+    drain(&mut client);
+    client.handle_packet(
+        now,
+        Packet::ConnAck(ConnAck {
+            properties: ConnAckProperties {
+                maximum_qos: Some(QoS::AtLeastOnce),
+                retain_available: Some(false),
+                ..Default::default()
+            },
+            ..ConnAck::default()
+        }),
+    );
+    let sent = drain(&mut client);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(&sent[0], Packet::Publish(p) if p.payload == "1"));
+    let evs = events(&mut client);
+    assert!(evs.contains(&Event::PublishDropped {
+        id: qos2,
+        reason: DropReason::NotSupported
+    }));
+    assert!(!evs
+        .iter()
+        .any(|e| matches!(e, Event::PublishDropped { id, .. } if *id == kept)));
+}
+
+#[test]
+fn mqtt_3_3_4_6_client_never_sends_subscription_identifiers() {
+    // [MQTT-3.3.4-6] A PUBLISH packet sent from a Client to a Server MUST NOT contain a
+    // Subscription Identifier, even if the application forwards a received message.
+    let mut pair = connected(V5);
+    let mut m = msg("a", "fwd", QoS::AtMostOnce);
+    m.properties.subscription_identifiers = vec![NonZeroU32::new(9).unwrap()];
+    pair.client.publish(pair.now, m).unwrap();
+    pair.drive();
+    assert!(publishes(&pair, Dir::ClientToServer)[0]
+        .properties
+        .subscription_identifiers
+        .is_empty());
+    assert!(violations(&pair.server_events).is_empty());
+}
+
+#[test]
+fn application_topic_aliases_are_ignored() {
+    // [MQTT-3.1.2-27] / [MQTT-3.2.2-18]: aliases only within what the peer allows; the session
+    // manages them, so one left in a message by the application is removed.
+    let mut pair = Pair::new(
+        V5,
+        Config {
+            topic_alias_maximum: 0,
+            ..Config::default()
+        },
+        Config::default(),
+    );
+    pair.connect(false);
+    let mut m = msg("a", "x", QoS::AtMostOnce);
+    m.properties.topic_alias = NonZeroU16::new(3);
+    pair.server.publish(pair.now, m).unwrap();
+    pair.drive();
+    assert_eq!(
+        publishes(&pair, Dir::ServerToClient)[0]
+            .properties
+            .topic_alias,
+        None
+    );
+}
+
+#[test]
+fn mqtt_3_14_2_2_server_disconnect_has_no_session_expiry() {
+    // [MQTT-3.14.2-2] The Session Expiry Interval MUST NOT be sent on a DISCONNECT by the
+    // Server.
+    let mut server = server_with(Config::default(), V5, ConnectProperties::default());
+    let d = Disconnect {
+        properties: DisconnectProperties {
+            session_expiry_interval: Some(30),
+            ..Default::default()
+        },
+        ..Disconnect::new(ReasonCode::ServerShuttingDown)
+    };
+    server.disconnect(d);
+    assert_eq!(
+        drain(&mut server),
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::ServerShuttingDown
+        ))]
+    );
+    assert_eq!(server.session_expiry_interval(), 0);
+}
+
+#[test]
+fn announced_limits_are_the_ones_enforced() {
+    // [MQTT-3.3.2-12]: the server accepts every alias up to the maximum it announced, also when
+    // the application announced another value than the configuration's.
+    let mut server = Session::new_server(Config::default());
+    let now = Instant::from_millis(0);
+    let connack = ConnAck {
+        properties: ConnAckProperties {
+            topic_alias_maximum: Some(20),
+            ..Default::default()
+        },
+        ..ConnAck::default()
+    };
+    server.accept(now, &Connect::default(), connack).unwrap();
+    drain(&mut server);
+    server.handle_packet(
+        now,
+        Packet::Publish(Publish {
+            topic: topic("a"),
+            properties: PublishProperties {
+                topic_alias: NonZeroU16::new(15),
+                ..Default::default()
+            },
+            ..Publish::default()
+        }),
+    );
+    assert!(violations(&events(&mut server)).is_empty());
 }

@@ -32,7 +32,7 @@ impl Link {
         };
         client.connect(now, connect.clone()).unwrap();
         while client.poll_transmit(now).is_some() {}
-        server.accept(now, &connect, ConnAck::default());
+        server.accept(now, &connect, ConnAck::default()).unwrap();
         while let Some(p) = server.poll_transmit(now) {
             client.handle_packet(now, p);
         }

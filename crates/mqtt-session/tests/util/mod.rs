@@ -86,14 +86,16 @@ impl Pair {
             // A fresh server session, as a broker creates for a new or cleaned session.
             self.server = Session::new_server(self.server.config().clone());
         }
-        self.server.accept(
-            self.now,
-            &connect,
-            ConnAck {
-                session_present,
-                ..ConnAck::default()
-            },
-        );
+        self.server
+            .accept(
+                self.now,
+                &connect,
+                ConnAck {
+                    session_present,
+                    ..ConnAck::default()
+                },
+            )
+            .unwrap();
         self.server_has_session = true;
         self.flush();
         while let Some(bytes) = self.s2c.pop_front() {
@@ -209,4 +211,24 @@ impl Pair {
             .filter(move |(d, _)| *d == dir)
             .map(|(_, p)| p)
     }
+}
+
+/// Feeds a server session a SUBSCRIBE (or UNSUBSCRIBE) with identifier `id` and drops the
+/// resulting event, so that the test can answer it with `suback` (or `unsuback`).
+pub fn requested(server: &mut Session, kind: mqtt_codec::PacketType, id: u16) {
+    use mqtt_codec::{PacketId, Subscribe, SubscriptionOptions, TopicFilter, Unsubscribe};
+    let id = PacketId::new(id).unwrap();
+    let filter = TopicFilter::new("requested").unwrap();
+    let packet = match kind {
+        mqtt_codec::PacketType::Subscribe => Packet::Subscribe(Subscribe::new(
+            id,
+            vec![(filter, SubscriptionOptions::default())],
+        )),
+        _ => Packet::Unsubscribe(Unsubscribe::new(id, vec![filter])),
+    };
+    server.handle_packet(Instant::from_millis(0), packet);
+    assert!(matches!(
+        server.poll_event(),
+        Some(Event::Subscribe(_) | Event::Unsubscribe(_))
+    ));
 }
