@@ -19,6 +19,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# paho-mqtt (Python) for the broker's interop tests.
+if ! python3 -c 'import paho.mqtt.client as m; assert m.CallbackAPIVersion' >/dev/null 2>&1; then
+    step "installing paho-mqtt"
+    python3 -m pip install -q 'paho-mqtt>=2,<3' 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
 step "rustfmt"
 cargo fmt --all -- --check
 
