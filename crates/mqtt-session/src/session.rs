@@ -64,6 +64,13 @@ struct PeerLimits {
     request_problem_information: bool,
 }
 
+impl PeerLimits {
+    /// Client: whether the server's Maximum QoS or Retain Available forbid sending `message`.
+    fn forbid(&self, message: &Message) -> bool {
+        message.qos > self.maximum_qos || message.retain && !self.retain_available
+    }
+}
+
 impl Default for PeerLimits {
     fn default() -> Self {
         PeerLimits {
@@ -432,6 +439,16 @@ impl Session {
             let Some(message) = &m.message else {
                 continue;
             };
+            if self.role == Role::Client && self.peer.forbid(message) {
+                // The server lowered Maximum QoS or withdrew Retain Available since the message
+                // was first sent [MQTT-3.2.2-11] [MQTT-3.2.2-14].
+                self.out.inflight.remove(pos);
+                self.events.push_back(Event::PublishDropped {
+                    id,
+                    reason: DropReason::NotSupported,
+                });
+                continue;
+            }
             // Re-sent with the full topic: aliases do not survive the connection.
             let publish = client_publish_fixups(self.role, message.to_publish(packet_id, true));
             let packet = Packet::Publish(publish);
@@ -457,10 +474,16 @@ impl Session {
     /// QoS 0 messages are sent at once when connected, dropped when not (unless
     /// `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
     /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
-    pub fn publish(&mut self, now: Instant, message: Message) -> Result<MessageId, PublishError> {
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        mut message: Message,
+    ) -> Result<MessageId, PublishError> {
         if self.connection == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
+        // Aliases belong to a connection and are the session's business, never the message's.
+        message.properties.topic_alias = None;
         if self.role == Role::Client && self.connection == ConnectionState::Connected {
             // [MQTT-3.2.2-11] / [MQTT-3.2.2-14]: respect what the server announced.
             if message.qos > self.peer.maximum_qos {
@@ -588,11 +611,22 @@ impl Session {
         Ok(())
     }
 
-    /// Sends an AUTH packet (MQTT 5 extended authentication).
-    pub fn auth(&mut self, auth: Auth) {
-        if self.version.is_v5() && self.connection != ConnectionState::Closed {
-            self.transmit.push_back(Packet::Auth(auth));
+    /// Sends an AUTH packet (MQTT 5 extended authentication, spec 4.12). A client may send it
+    /// once CONNECT is queued; a server only on an accepted connection (re-authentication):
+    /// authentication exchanges before CONNACK are not supported.
+    pub fn auth(&mut self, auth: Auth) -> Result<(), RequestError> {
+        let allowed = match self.role {
+            Role::Client => matches!(
+                self.connection,
+                ConnectionState::Connecting | ConnectionState::Connected
+            ),
+            Role::Server => self.connection == ConnectionState::Connected,
+        };
+        if !self.version.is_v5() || !allowed {
+            return Err(RequestError::NotConnected);
         }
+        self.transmit.push_back(Packet::Auth(auth));
+        Ok(())
     }
 
     /// Manual acks: acknowledges a received QoS 1 or 2 message (PUBACK, or PUBREC for QoS 2),
@@ -716,10 +750,7 @@ impl Session {
                 }
             }
         };
-        if self.role == Role::Client
-            && (message.qos > self.peer.maximum_qos
-                || message.retain && !self.peer.retain_available)
-        {
+        if self.role == Role::Client && self.peer.forbid(&message) {
             // Queued before CONNACK told the limits [MQTT-3.2.2-11] [MQTT-3.2.2-14]. The packet
             // identifier was only looked up, not put in flight.
             self.events.push_back(Event::PublishDropped {

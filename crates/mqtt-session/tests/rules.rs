@@ -1415,8 +1415,9 @@ fn mqtt_3_2_2_11_messages_queued_before_connack_respect_its_limits() {
     let qos2 = client
         .publish(now, msg("a", "2", QoS::ExactlyOnce))
         .unwrap();
-    let mut retained = msg("a", "r", QoS::AtMostOnce);
+    let mut retained = msg("a", "r", QoS::AtLeastOnce);
     retained.retain = true;
+    let retained = client.publish(now, retained).unwrap();
     let kept = client
         .publish(now, msg("a", "1", QoS::AtLeastOnce))
         .unwrap();
@@ -1436,10 +1437,12 @@ fn mqtt_3_2_2_11_messages_queued_before_connack_respect_its_limits() {
     assert_eq!(sent.len(), 1);
     assert!(matches!(&sent[0], Packet::Publish(p) if p.payload == "1"));
     let evs = events(&mut client);
-    assert!(evs.contains(&Event::PublishDropped {
-        id: qos2,
-        reason: DropReason::NotSupported
-    }));
+    for id in [qos2, retained] {
+        assert!(evs.contains(&Event::PublishDropped {
+            id,
+            reason: DropReason::NotSupported
+        }));
+    }
     assert!(!evs
         .iter()
         .any(|e| matches!(e, Event::PublishDropped { id, .. } if *id == kept)));
@@ -1535,4 +1538,81 @@ fn announced_limits_are_the_ones_enforced() {
         }),
     );
     assert!(violations(&events(&mut server)).is_empty());
+}
+
+#[test]
+fn mqtt_3_2_2_11_resends_respect_the_new_connacks_limits() {
+    // [MQTT-3.2.2-11] / [MQTT-3.2.2-14] also for messages in flight from an earlier connection:
+    // a server that now announces Maximum QoS 0 and no retain gets neither.
+    let mut pair = connected(V5);
+    let mut retained = msg("a", "r", QoS::AtLeastOnce);
+    retained.retain = true;
+    let r = pair.client.publish(pair.now, retained).unwrap();
+    let q2 = pair
+        .client
+        .publish(pair.now, msg("a", "2", QoS::ExactlyOnce))
+        .unwrap();
+    pair.drop_connection();
+    let now = pair.now;
+    pair.client
+        .connect(
+            now,
+            Connect {
+                clean_start: false,
+                ..Connect::default()
+            },
+        )
+        .unwrap();
+    drain(&mut pair.client);
+    pair.client.handle_packet(
+        now,
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            properties: ConnAckProperties {
+                maximum_qos: Some(QoS::AtMostOnce),
+                retain_available: Some(false),
+                ..Default::default()
+            },
+            ..ConnAck::default()
+        }),
+    );
+    assert!(drain(&mut pair.client).is_empty());
+    let evs = events(&mut pair.client);
+    for id in [r, q2] {
+        assert!(evs.contains(&Event::PublishDropped {
+            id,
+            reason: DropReason::NotSupported
+        }));
+    }
+}
+
+#[test]
+fn server_auth_only_on_an_accepted_connection() {
+    // Spec 4.12: extended authentication exchanges before CONNACK are not supported by the
+    // server session; re-authentication on an accepted connection is.
+    let mut server = Session::new_server(Config::default());
+    assert_eq!(
+        server.auth(Auth::default()),
+        Err(RequestError::NotConnected)
+    );
+    let mut server = server_with(Config::default(), V5, ConnectProperties::default());
+    server.auth(Auth::default()).unwrap();
+    assert_eq!(drain(&mut server), [Packet::Auth(Auth::default())]);
+}
+
+#[test]
+fn aliases_left_in_messages_are_not_resent() {
+    // [MQTT-3.1.2-27]: a resumed message never carries an alias the application put in it.
+    let mut server = server_with(Config::default(), V5, ConnectProperties::default());
+    let mut m = msg("a", "x", QoS::AtLeastOnce);
+    m.properties.topic_alias = NonZeroU16::new(4);
+    server.publish(Instant::from_millis(0), m).unwrap();
+    assert_eq!(drain(&mut server).len(), 1);
+    server.connection_lost();
+    resume(&mut server, ConnectProperties::default());
+    let sent = drain(&mut server);
+    assert!(
+        matches!(&sent[1], Packet::Publish(p) if p.dup && p.properties.topic_alias.is_none()),
+        "{sent:?}"
+    );
 }
