@@ -1164,7 +1164,7 @@ fn mqtt_3_15_2_2_auth_diagnostics_dropped_to_fit() {
             ..ConnAck::default()
         };
         let mut client = client_with(Config::default(), V5, connack);
-        client.auth(auth.clone());
+        client.auth(auth.clone()).unwrap();
         let sent = drain(&mut client);
         assert_stripped(&sent[0], 16);
         match &sent[0] {
@@ -1172,10 +1172,12 @@ fn mqtt_3_15_2_2_auth_diagnostics_dropped_to_fit() {
             other => panic!("{other:?}"),
         }
         let mut server = server_with(Config::default(), V5, max_packet_size(16));
-        server.auth(Auth {
-            reason_code: ReasonCode::ContinueAuthentication,
-            ..auth
-        });
+        server
+            .auth(Auth {
+                reason_code: ReasonCode::ContinueAuthentication,
+                ..auth
+            })
+            .unwrap();
         assert_stripped(&drain(&mut server)[0], 16);
     }
 }
