@@ -471,8 +471,9 @@ impl Session {
 
     /// Queues a message for the peer and returns the id its completion event will carry.
     ///
-    /// QoS 0 messages are sent at once when connected, dropped when not (unless
-    /// `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
+    /// QoS 0 messages are sent at once when connected (refused with `QueueFull` when
+    /// `max_queued_messages` packets already wait to be written: a slow consumer), dropped when
+    /// not connected (unless `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
     /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
     pub fn publish(
         &mut self,
@@ -493,8 +494,17 @@ impl Session {
                 return Err(PublishError::RetainNotSupported);
             }
         }
-        let id = self.out.new_message_id();
         let connected = self.connection == ConnectionState::Connected;
+        if message.qos == QoS::AtMostOnce
+            && connected
+            && self.config.max_queued_messages != 0
+            && self.transmit.len() >= self.config.max_queued_messages
+        {
+            // The peer does not keep up with what is already waiting to be written: QoS 0 is
+            // the first to go, so that a slow consumer cannot make us buffer without bound.
+            return Err(PublishError::QueueFull);
+        }
+        let id = self.out.new_message_id();
         if message.qos == QoS::AtMostOnce && !connected && !self.config.queue_qos0_offline {
             self.events.push_back(Event::PublishDropped {
                 id,

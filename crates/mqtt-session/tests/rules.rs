@@ -1616,3 +1616,24 @@ fn aliases_left_in_messages_are_not_resent() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn qos0_is_refused_when_the_peer_does_not_keep_up() {
+    // A slow consumer: nothing is polled from the session, QoS 0 stops at max_queued_messages
+    // waiting packets, so memory stays bounded; QoS 1 waits in the (bounded) queue.
+    let config = Config {
+        max_queued_messages: 3,
+        ..Config::default()
+    };
+    let mut server = server_with(config, V4, ConnectProperties::default());
+    let now = Instant::from_millis(0);
+    for _ in 0..3 {
+        server.publish(now, msg("a", "x", QoS::AtMostOnce)).unwrap();
+    }
+    assert_eq!(
+        server.publish(now, msg("a", "x", QoS::AtMostOnce)),
+        Err(PublishError::QueueFull)
+    );
+    assert_eq!(drain(&mut server).len(), 3);
+    server.publish(now, msg("a", "x", QoS::AtMostOnce)).unwrap();
+}
