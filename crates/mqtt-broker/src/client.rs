@@ -1,0 +1,103 @@
+//! A client's session as the broker holds it: the protocol state (`mqtt_session::Session`), which
+//! connection currently drives it, and its will.
+//!
+//! Each client has its own lock, so that routing a message to many subscribers takes many small
+//! locks rather than one global one, and an offline client's session keeps queueing messages.
+
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mqtt_codec::ProtocolVersion;
+use mqtt_session::{Message, Session};
+use tokio::sync::Notify;
+
+/// Identifies one network connection; a session is driven by at most one at a time.
+pub(crate) type ConnectionId = u64;
+
+/// A Will Message waiting for its client's connection to end (spec 3.1.2.5).
+#[derive(Debug, Clone)]
+pub(crate) struct Will {
+    pub(crate) message: Message,
+    /// Will Delay Interval in seconds (MQTT 5).
+    pub(crate) delay: u32,
+}
+
+/// Mutable state of one client session.
+#[derive(Debug)]
+pub(crate) struct ClientState {
+    pub(crate) session: Session,
+    /// The connection driving the session, if one is.
+    pub(crate) owner: Option<ConnectionId>,
+    /// Increases with every new connection, so that delayed actions (will delay, session expiry)
+    /// can tell whether the client came back in the meantime.
+    pub(crate) generation: u64,
+    pub(crate) will: Option<Will>,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) username: Option<String>,
+    /// MQTT 3.1/3.1.1 Clean Session, or MQTT 5 Clean Start.
+    pub(crate) clean_start: bool,
+}
+
+/// A client session shared between its connection task and the routers that deliver to it.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) id: Arc<str>,
+    state: Mutex<ClientState>,
+    /// Wakes the connection task when messages were queued for it or it was taken over.
+    pub(crate) wake: Notify,
+}
+
+impl Client {
+    pub(crate) fn new(id: Arc<str>, state: ClientState) -> Self {
+        Client {
+            id,
+            state: Mutex::new(state),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Locks the state. A panic while the lock was held (a bug) must not take the broker
+    /// down with it: the state is used as it was left.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ClientState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A handle on a client, compared by client identifier: the subscription table's key.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientRef(pub(crate) Arc<Client>);
+
+impl ClientRef {
+    pub(crate) fn id(&self) -> &str {
+        &self.0.id
+    }
+}
+
+impl PartialEq for ClientRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.id == other.0.id
+    }
+}
+
+impl Eq for ClientRef {}
+
+impl Hash for ClientRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl PartialOrd for ClientRef {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ClientRef {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.id.cmp(&other.0.id)
+    }
+}

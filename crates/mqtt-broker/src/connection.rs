@@ -1,0 +1,425 @@
+//! One client connection: frames packets over a socket and drives the client's
+//! `mqtt_session::Session` with them.
+//!
+//! The task owns the socket. Other tasks reach it only through the client's session (messages
+//! they queue there) and its `Notify` (a wake-up); so the socket is written by one task, in
+//! the order the session produces packets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqtt_codec::{
+    ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, ReasonCode,
+};
+use mqtt_session::{ConnectionState, Event};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::client::ClientRef;
+use crate::clock;
+use crate::config::Listener;
+use crate::hub::{Ending, Hub};
+
+/// How long a new connection may take to send CONNECT.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve<S>(
+    hub: Arc<Hub>,
+    listener: Arc<Listener>,
+    stream: S,
+    peer: String,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut decoder = Decoder::new_server();
+    if let Some(max) = hub.config.max_packet_size {
+        decoder.set_max_packet_size(max as usize);
+    }
+    let connect = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        read_packet(&mut rd, &mut rbuf, &mut decoder),
+    )
+    .await
+    {
+        Ok(Ok(Some(Packet::Connect(c)))) => c,
+        Ok(Ok(_)) => return,
+        Ok(Err(ReadError::Decode(e))) => {
+            refuse_malformed(&mut wr, &e, &peer).await;
+            return;
+        }
+        Ok(Err(ReadError::Io(e))) => {
+            debug!("Socket error on new connection from {peer}: {e}");
+            return;
+        }
+        Err(_) => {
+            info!("Client {peer} did not send CONNECT in time, closing.");
+            return;
+        }
+    };
+    let accepted = match hub.connect(&connect, &listener, &peer) {
+        Ok(a) => a,
+        Err(connack) => {
+            write_packet(&mut wr, Packet::ConnAck(*connack), connect.protocol).await;
+            return;
+        }
+    };
+    if hub.config.connection_messages {
+        info!("{}", connected_line(&connect, &peer, accepted.client.id()));
+    }
+    let mut conn = Connection {
+        hub: Arc::clone(&hub),
+        client: accepted.client,
+        conn_id: accepted.conn_id,
+        version: connect.protocol,
+        max_qos: listener.max_qos,
+        wbuf: BytesMut::with_capacity(4096),
+    };
+    let ending = conn.run(&mut rd, &mut wr, rbuf, decoder, shutdown).await;
+    if hub.config.connection_messages {
+        match ending {
+            Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
+            Ending::TakenOver => {}
+            _ => info!("Client {} closed its connection.", conn.client.id()),
+        }
+    }
+    hub.disconnected(&conn.client, conn.conn_id, ending);
+}
+
+/// Mosquitto's log line for a new client.
+fn connected_line(c: &Connect, peer: &str, id: &str) -> String {
+    let mut line = format!(
+        "New client connected from {peer} as {id} (p{}, c{}, k{}",
+        match c.protocol {
+            ProtocolVersion::V3_1 => 1,
+            ProtocolVersion::V3_1_1 => 2,
+            ProtocolVersion::V5 => 5,
+        },
+        u8::from(c.clean_start),
+        c.keep_alive
+    );
+    if let Some(u) = &c.username {
+        line.push_str(&format!(", u'{u}'"));
+    }
+    line.push_str(").");
+    line
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Decode(DecodeError),
+}
+
+/// Reads until one whole packet is decoded; `None` at end of stream.
+async fn read_packet<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    decoder: &mut Decoder,
+) -> Result<Option<Packet>, ReadError> {
+    loop {
+        if let Some(p) = decoder.decode(buf).map_err(ReadError::Decode)? {
+            return Ok(Some(p));
+        }
+        if rd.read_buf(buf).await.map_err(ReadError::Io)? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// A bad first packet: MQTT 5 clients get a CONNACK with the reason (spec 4.13), others are
+/// simply disconnected.
+async fn refuse_malformed<W: AsyncWrite + Unpin>(wr: &mut W, e: &DecodeError, peer: &str) {
+    info!("Client {peer} sent an invalid CONNECT: {e}; closing.");
+    match e {
+        DecodeError::UnsupportedProtocolLevel(_) | DecodeError::InvalidProtocolName => {
+            // [MQTT-3.1.2-2] 3.1.1 return code 0x01; a 5.0 client understands it too.
+            let connack = ConnAck {
+                reason_code: ReasonCode::UnsupportedProtocolVersion,
+                ..ConnAck::default()
+            };
+            write_packet(wr, Packet::ConnAck(connack), ProtocolVersion::V3_1_1).await;
+        }
+        _ => {}
+    }
+}
+
+async fn write_packet<W: AsyncWrite + Unpin>(wr: &mut W, packet: Packet, version: ProtocolVersion) {
+    let mut buf = BytesMut::new();
+    if packet.encode(version, &mut buf).is_ok() {
+        let _ = wr.write_all(&buf).await;
+        let _ = wr.flush().await;
+    }
+}
+
+struct Connection {
+    hub: Arc<Hub>,
+    client: ClientRef,
+    conn_id: u64,
+    version: ProtocolVersion,
+    max_qos: mqtt_codec::QoS,
+    wbuf: BytesMut,
+}
+
+/// What processing an input left the connection in.
+enum Step {
+    Continue,
+    Close(Ending),
+}
+
+impl Connection {
+    async fn run<R, W>(
+        &mut self,
+        rd: &mut R,
+        wr: &mut W,
+        mut rbuf: BytesMut,
+        mut decoder: Decoder,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Ending
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        loop {
+            // Packets already buffered (they may have arrived with CONNECT).
+            loop {
+                match decoder.decode(&mut rbuf) {
+                    Ok(Some(packet)) => {
+                        if let Step::Close(ending) = self.handle_packet(packet) {
+                            self.flush(wr).await;
+                            return ending;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        warn!(
+                            "Client {} sent a malformed packet: {e}; disconnecting.",
+                            self.client.id()
+                        );
+                        if self.version.is_v5() {
+                            self.wbuf.clear();
+                            let d = Packet::Disconnect(Disconnect::new(e.reason_code()));
+                            let _ = d.encode(self.version, &mut self.wbuf);
+                            let _ = wr.write_all(&self.wbuf).await;
+                        }
+                        return Ending::Abnormal;
+                    }
+                }
+            }
+            let (closing, timeout) = match self.collect_output() {
+                Some(out) => out,
+                None => {
+                    self.send_taken_over(wr).await;
+                    return Ending::TakenOver;
+                }
+            };
+            if !self.wbuf.is_empty() {
+                if let Err(e) = wr.write_all(&self.wbuf).await {
+                    debug!("Socket error on client {}: {e}", self.client.id());
+                    return Ending::Abnormal;
+                }
+                self.wbuf.clear();
+            }
+            if let Some(ending) = closing {
+                let _ = wr.shutdown().await;
+                return ending;
+            }
+            let sleep = async {
+                match timeout {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = rd.read_buf(&mut rbuf) => match read {
+                    Ok(0) => return Ending::Abnormal,
+                    Ok(_) => {}
+                    Err(e) => {
+                        debug!("Socket error on client {}: {e}", self.client.id());
+                        return Ending::Abnormal;
+                    }
+                },
+                () = self.client.0.wake.notified() => {}
+                () = sleep => {
+                    let mut st = self.client.0.lock();
+                    if st.owner == Some(self.conn_id) {
+                        st.session.handle_timeout(clock::now());
+                    }
+                }
+                _ = shutdown.changed() => {
+                    let mut st = self.client.0.lock();
+                    if st.owner == Some(self.conn_id) {
+                        st.session.disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds one packet to the session and acts on the events it produces.
+    fn handle_packet(&mut self, packet: Packet) -> Step {
+        let events: Vec<Event> = {
+            let mut st = self.client.0.lock();
+            if st.owner != Some(self.conn_id) {
+                return Step::Close(Ending::TakenOver);
+            }
+            st.session.handle_packet(clock::now(), packet);
+            std::iter::from_fn(|| st.session.poll_event()).collect()
+        };
+        let mut step = Step::Continue;
+        for event in events {
+            if let Step::Close(e) = self.handle_event(event) {
+                step = Step::Close(e);
+            }
+        }
+        step
+    }
+
+    fn handle_event(&mut self, event: Event) -> Step {
+        match event {
+            Event::Message { message, ack } => {
+                let limit = self.hub.config.message_size_limit.unwrap_or(0) as usize;
+                let reason = if limit != 0 && message.payload.len() > limit {
+                    // Mosquitto: not forwarded, the flow completes with 0x83 in 5.0.
+                    ReasonCode::ImplementationSpecificError
+                } else {
+                    let n = self.hub.publish(Some(&self.client), message);
+                    if n == 0 && self.version.is_v5() {
+                        ReasonCode::NoMatchingSubscribers
+                    } else {
+                        ReasonCode::Success
+                    }
+                };
+                if let Some(ack) = ack {
+                    let mut st = self.client.0.lock();
+                    if st.owner == Some(self.conn_id) {
+                        let reason = if self.version.is_v5() {
+                            reason
+                        } else {
+                            ReasonCode::Success
+                        };
+                        st.session.ack(ack, reason);
+                    }
+                }
+            }
+            Event::Subscribe(s) => {
+                let (suback, retained) =
+                    self.hub
+                        .subscribe(&self.client, self.version, self.max_qos, s);
+                let mut st = self.client.0.lock();
+                if let Err(e) = st.session.suback(suback) {
+                    debug!("SUBACK for {} not sent: {e}", self.client.id());
+                }
+                let now = clock::now();
+                for m in retained {
+                    let _ = st.session.publish(now, m);
+                }
+            }
+            Event::Unsubscribe(u) => {
+                let unsuback = self.hub.unsubscribe(&self.client, u);
+                if let Err(e) = self.client.0.lock().session.unsuback(unsuback) {
+                    debug!("UNSUBACK for {} not sent: {e}", self.client.id());
+                }
+            }
+            Event::PeerDisconnected(d) => {
+                return Step::Close(if d.reason_code == ReasonCode::DisconnectWithWillMessage {
+                    Ending::WithWill
+                } else {
+                    Ending::Normal
+                });
+            }
+            Event::ProtocolViolation(v) => {
+                warn!(
+                    "Client {} violated the protocol: {v}; disconnecting.",
+                    self.client.id()
+                );
+                return Step::Close(Ending::Abnormal);
+            }
+            Event::Auth(_) => {
+                // No extended authentication method is configured: spec 4.12.
+                warn!("Client {} sent AUTH, but no authentication method is configured; disconnecting.", self.client.id());
+                self.client
+                    .0
+                    .lock()
+                    .session
+                    .disconnect(Disconnect::new(ReasonCode::ProtocolError));
+                return Step::Close(Ending::Abnormal);
+            }
+            Event::UnknownPacketId {
+                packet_type,
+                packet_id,
+            } => {
+                warn!(
+                    "Warning: Received {packet_type} from {} for an unknown packet identifier {packet_id}.",
+                    self.client.id()
+                );
+            }
+            Event::PublishCompleted { .. }
+            | Event::PublishDropped { .. }
+            | Event::Connected(_)
+            | Event::ConnectionRefused(_)
+            | Event::Subscribed(_)
+            | Event::Unsubscribed(_)
+            | Event::KeepAliveTimeout => {}
+        }
+        Step::Continue
+    }
+
+    /// Encodes everything the session wants to send into the write buffer. Returns whether the
+    /// connection is closing and when to wake for the session's timer; `None` if another
+    /// connection took the session over.
+    fn collect_output(&mut self) -> Option<(Option<Ending>, Option<Duration>)> {
+        let now = clock::now();
+        let mut st = self.client.0.lock();
+        if st.owner != Some(self.conn_id) {
+            return None;
+        }
+        let mut events = Vec::new();
+        while let Some(p) = st.session.poll_transmit(now) {
+            if p.encode(self.version, &mut self.wbuf).is_err() {
+                debug!(
+                    "Dropping an unencodable {} for {}.",
+                    p.packet_type(),
+                    self.client.id()
+                );
+            }
+        }
+        while let Some(e) = st.session.poll_event() {
+            events.push(e);
+        }
+        let closed = st.session.connection_state() == ConnectionState::Closed;
+        let timeout = st.session.poll_timeout().map(|t| clock::until(now, t));
+        drop(st);
+        let mut closing = closed.then_some(Ending::Abnormal);
+        for e in events {
+            if let Step::Close(ending) = self.handle_event(e) {
+                closing = Some(ending);
+            }
+        }
+        Some((closing, timeout))
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
+        if self.collect_output().is_some() && !self.wbuf.is_empty() {
+            let _ = wr.write_all(&self.wbuf).await;
+            self.wbuf.clear();
+        }
+        let _ = wr.shutdown().await;
+    }
+
+    /// [MQTT-3.1.4-3] (5.0): DISCONNECT 0x8E to the connection that lost its session.
+    async fn send_taken_over<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
+        if self.version.is_v5() {
+            self.wbuf.clear();
+            let d = Packet::Disconnect(Disconnect::new(ReasonCode::SessionTakenOver));
+            if d.encode(self.version, &mut self.wbuf).is_ok() {
+                let _ = wr.write_all(&self.wbuf).await;
+            }
+        }
+        let _ = wr.shutdown().await;
+    }
+}

@@ -1,0 +1,567 @@
+//! Shared broker state: the client sessions, the subscription table and the retained messages,
+//! and the operations that cross clients (connect with takeover, routing, subscribe, wills,
+//! session expiry).
+//!
+//! Locking order, to stay free of deadlocks: `clients` map, then the subscription table, then
+//! the retained store, then at most one client's state at a time. No lock is held across an
+//! `.await`.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use mqtt_codec::{
+    ConnAck, ConnAckProperties, Connect, MqttString, ProtocolVersion, QoS, ReasonCode,
+    RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+use mqtt_session::{Config as SessionConfig, Message, Session};
+use tracing::{debug, info};
+
+use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
+use crate::clock;
+use crate::config::{Config, Listener};
+use crate::metrics::Metrics;
+use crate::router::{Matches, RetainedStore, Subscription, SubscriptionTable};
+
+/// Why a connection ended, which decides whether the will is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// DISCONNECT with Normal disconnection: no will [MQTT-3.1.2-10] (3.1.1: [MQTT-3.1.2-10]).
+    Normal,
+    /// DISCONNECT 0x04 Disconnect with Will Message.
+    WithWill,
+    /// Anything else: network error, protocol violation, keep-alive timeout, server shutdown.
+    Abnormal,
+    /// Another connection took the session over; that connection now owns it.
+    TakenOver,
+}
+
+/// The outcome of a CONNECT the broker accepted.
+pub(crate) struct Accepted {
+    pub(crate) client: ClientRef,
+    pub(crate) conn_id: ConnectionId,
+}
+
+/// The broker's shared state.
+pub struct Hub {
+    pub(crate) config: Arc<Config>,
+    clients: Mutex<HashMap<Arc<str>, ClientRef>>,
+    subscriptions: RwLock<SubscriptionTable<ClientRef>>,
+    retained: RwLock<RetainedStore>,
+    pub(crate) metrics: Metrics,
+    next_conn_id: AtomicU64,
+    next_auto_id: AtomicU64,
+}
+
+impl Hub {
+    /// Empty broker state for a configuration.
+    pub fn new(config: Arc<Config>) -> Arc<Hub> {
+        Arc::new(Hub {
+            config,
+            clients: Mutex::new(HashMap::new()),
+            subscriptions: RwLock::new(SubscriptionTable::default()),
+            retained: RwLock::new(RetainedStore::default()),
+            metrics: Metrics::default(),
+            next_conn_id: AtomicU64::new(1),
+            next_auto_id: AtomicU64::new(1),
+        })
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, ClientRef>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn subscriptions_read(&self) -> std::sync::RwLockReadGuard<'_, SubscriptionTable<ClientRef>> {
+        self.subscriptions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn subscriptions_write(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionTable<ClientRef>> {
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn retained_read(&self) -> std::sync::RwLockReadGuard<'_, RetainedStore> {
+        self.retained.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn retained_write(&self) -> std::sync::RwLockWriteGuard<'_, RetainedStore> {
+        self.retained.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of client sessions (connected or not).
+    pub fn session_count(&self) -> usize {
+        self.clients().len()
+    }
+
+    /// Number of retained messages.
+    pub fn retained_count(&self) -> usize {
+        self.retained_read().len()
+    }
+
+    /// Number of subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions_read().len()
+    }
+
+    /// Number of subscriptions of one client (0 when it has no session).
+    pub fn subscriptions_of(&self, client_id: &str) -> usize {
+        let client = self.clients().get(client_id).cloned();
+        match client {
+            Some(c) => self.subscriptions_read().subscriptions_of(&c).count(),
+            None => 0,
+        }
+    }
+
+    /// The session configuration for clients of `listener`.
+    fn session_config(&self, listener: &Listener) -> SessionConfig {
+        let c = &self.config;
+        SessionConfig {
+            max_inflight: if c.max_inflight_messages == 0 {
+                u16::MAX
+            } else {
+                c.max_inflight_messages
+            },
+            // Mosquitto announces its in-flight limit as Receive Maximum.
+            receive_maximum: if c.max_inflight_messages == 0 {
+                u16::MAX
+            } else {
+                c.max_inflight_messages
+            },
+            topic_alias_maximum: listener.max_topic_alias,
+            max_packet_size: c.max_packet_size.and_then(NonZeroU32::new),
+            max_queued_messages: c.max_queued_messages,
+            max_queued_bytes: c.max_queued_bytes,
+            queue_qos0_offline: c.queue_qos0_messages,
+            manual_acks: true,
+            maximum_qos: listener.max_qos,
+            retain_available: c.retain_available,
+            outbound_topic_aliases: false,
+        }
+    }
+
+    /// Decides on a CONNECT: refusal (the CONNACK to send), or an accepted session whose
+    /// CONNACK is queued in it. Takes over an existing connection with the same client id
+    /// [MQTT-3.1.4-2] and resumes or discards its session.
+    pub(crate) fn connect(
+        &self,
+        connect: &Connect,
+        listener: &Listener,
+        peer: &str,
+    ) -> Result<Accepted, Box<ConnAck>> {
+        let v5 = connect.protocol.is_v5();
+        let refuse = |code: ReasonCode| {
+            Box::new(ConnAck {
+                reason_code: code,
+                ..ConnAck::default()
+            })
+        };
+        // Extended authentication is not configured: spec 4.12, CONNACK 0x8C.
+        if v5 && connect.properties.authentication_method.is_some() {
+            return Err(refuse(ReasonCode::BadAuthenticationMethod));
+        }
+        let security = &listener.security;
+        let mut assigned = None;
+        let client_id: Arc<str> = if connect.client_id.is_empty() {
+            // [MQTT-3.1.3-8] (3.1.1) an empty id needs Clean Session; MQTT 3.1 needs an id.
+            let allowed = security.allow_zero_length_clientid
+                && connect.protocol != ProtocolVersion::V3_1
+                && (v5 || connect.clean_start);
+            if !allowed {
+                return Err(refuse(ReasonCode::ClientIdentifierNotValid));
+            }
+            let n = self.next_auto_id.fetch_add(1, Ordering::Relaxed);
+            let id = format!(
+                "{}{:016x}-{n}",
+                security.auto_id_prefix,
+                clock::now().as_millis()
+            );
+            assigned = Some(id.clone());
+            Arc::from(id)
+        } else {
+            Arc::from(connect.client_id.as_str())
+        };
+        if connect.username.is_none() && !security.allow_anonymous.unwrap_or(false) {
+            info!("Client {client_id} from {peer} refused: anonymous access is not allowed.");
+            // 3.1.1 return code 5 / 5.0 0x87.
+            return Err(refuse(ReasonCode::NotAuthorized));
+        }
+        if let Some(will) = &connect.will {
+            // [MQTT-3.2.2-12] / [MQTT-3.2.2-13]: refuse a will the server cannot honour.
+            if will.qos > listener.max_qos {
+                return Err(refuse(ReasonCode::QoSNotSupported));
+            }
+            if will.retain && !self.config.retain_available {
+                return Err(refuse(ReasonCode::RetainNotSupported));
+            }
+        }
+
+        let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let session_config = self.session_config(listener);
+        let mut clients = self.clients();
+        let existing = clients.get(&client_id).cloned();
+        let mut old_will = None;
+        let (client, session_present) = match existing {
+            Some(old) => {
+                let mut st = old.0.lock();
+                let was_connected = st.owner.take().is_some();
+                if was_connected {
+                    // [MQTT-3.1.4-3] the old connection is closed (it notices it lost ownership).
+                    info!("Client {client_id} already connected, closing old connection.");
+                    old_will = st.will.take().filter(|w| w.delay == 0);
+                    st.session.connection_lost();
+                }
+                if connect.clean_start {
+                    drop(st);
+                    self.subscriptions_write().remove_client(&old);
+                    old.0.wake.notify_one();
+                    (None, false)
+                } else {
+                    st.session = reconfigure(
+                        std::mem::replace(
+                            &mut st.session,
+                            Session::new_server(session_config.clone()),
+                        ),
+                        &session_config,
+                    );
+                    drop(st);
+                    old.0.wake.notify_one();
+                    (Some(old), true)
+                }
+            }
+            None => (None, false),
+        };
+        let client = client.unwrap_or_else(|| {
+            let state = ClientState {
+                session: Session::new_server(session_config),
+                owner: None,
+                generation: 0,
+                will: None,
+                version: connect.protocol,
+                username: None,
+                clean_start: connect.clean_start,
+            };
+            let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
+            clients.insert(client_id.clone(), c.clone());
+            c
+        });
+        drop(clients);
+        if let Some(will) = old_will {
+            self.publish(None, will.message);
+        }
+
+        let mut connack = ConnAck {
+            session_present,
+            ..ConnAck::default()
+        };
+        if v5 {
+            let props: &mut ConnAckProperties = &mut connack.properties;
+            if let Some(id) = assigned {
+                props.assigned_client_identifier = MqttString::new(id).ok();
+            }
+            // Mosquitto's max_keepalive: 0 or 65535 mean no limit.
+            let max_keepalive = self.config.max_keepalive;
+            if max_keepalive != 0
+                && max_keepalive != u16::MAX
+                && (connect.keep_alive == 0 || connect.keep_alive > max_keepalive)
+            {
+                props.server_keep_alive = Some(max_keepalive);
+            }
+        }
+        let now = clock::now();
+        let mut st = client.0.lock();
+        st.owner = Some(conn_id);
+        st.generation += 1;
+        st.version = connect.protocol;
+        st.username = connect.username.as_ref().map(|u| u.to_string());
+        st.clean_start = connect.clean_start;
+        st.will = connect.will.as_ref().map(|w| Will {
+            message: Message {
+                topic: w.topic.clone(),
+                payload: w.payload.clone(),
+                qos: w.qos,
+                retain: w.retain,
+                properties: mqtt_codec::PublishProperties {
+                    payload_format_indicator: w.properties.payload_format_indicator,
+                    message_expiry_interval: w.properties.message_expiry_interval,
+                    content_type: w.properties.content_type.clone(),
+                    response_topic: w.properties.response_topic.clone(),
+                    correlation_data: w.properties.correlation_data.clone(),
+                    user_properties: w.properties.user_properties.clone(),
+                    ..Default::default()
+                },
+            },
+            delay: w.properties.will_delay_interval.unwrap_or(0),
+        });
+        if let Err(e) = st.session.accept(now, connect, connack) {
+            // The previous owner was detached above; this cannot happen, but never panic.
+            tracing::error!("Error: cannot accept {client_id}: {e}");
+        }
+        drop(st);
+        self.metrics.client_connected();
+        Ok(Accepted { client, conn_id })
+    }
+
+    /// Routes a message to every matching subscription; returns how many clients it went to.
+    ///
+    /// Retained messages are stored first (an empty payload deletes, spec 3.3.1.3). Each client
+    /// gets one copy with the highest QoS of its matching subscriptions and all their
+    /// subscription identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3].
+    pub(crate) fn publish(&self, from: Option<&ClientRef>, message: Message) -> usize {
+        self.metrics.message_received(message.payload.len());
+        self.route(from, message)
+    }
+
+    fn route(&self, from: Option<&ClientRef>, message: Message) -> usize {
+        if message.retain {
+            self.retained_write().set(message.clone());
+        }
+        let mut matches = Matches::default();
+        self.subscriptions_read()
+            .matches(&message.topic, &mut matches);
+        let mut targets: Vec<(ClientRef, Delivery)> = Vec::new();
+        for m in matches.iter() {
+            let shared = m.group.is_some();
+            if m.subscription.options.no_local && from.is_some_and(|f| f == m.client) && !shared {
+                // [MQTT-3.8.3-3] not to the connection that published it.
+                continue;
+            }
+            match targets.iter_mut().find(|(c, _)| c == m.client) {
+                Some((_, d)) => d.merge(m.subscription),
+                None => targets.push((m.client.clone(), Delivery::new(m.subscription))),
+            }
+        }
+        let now = clock::now();
+        let mut delivered = 0;
+        for (client, delivery) in targets {
+            let out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
+            let mut st = client.0.lock();
+            match st.session.publish(now, out) {
+                Ok(_) => {
+                    delivered += 1;
+                    self.metrics.message_sent(message.payload.len());
+                }
+                Err(e) => {
+                    self.metrics.message_dropped();
+                    debug!("Outgoing message to {} dropped: {e}.", client.id());
+                }
+            }
+            drop(st);
+            client.0.wake.notify_one();
+        }
+        delivered
+    }
+
+    /// Publishes a message of the broker's own ($SYS), without counting it as received.
+    pub(crate) fn publish_internal(&self, message: Message) {
+        self.route(None, message);
+    }
+
+    /// Handles a SUBSCRIBE: updates the table and returns the SUBACK and the retained messages
+    /// to send after it (spec 3.8.4).
+    pub(crate) fn subscribe(
+        &self,
+        client: &ClientRef,
+        version: ProtocolVersion,
+        max_qos: QoS,
+        subscribe: Subscribe,
+    ) -> (SubAck, Vec<Message>) {
+        let identifier = subscribe.properties.subscription_identifier;
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        let mut retained = Vec::new();
+        for (filter, mut options) in subscribe.filters {
+            options.qos = options.qos.min(max_qos);
+            let sub = Subscription {
+                options,
+                identifier,
+            };
+            let outcome = self
+                .subscriptions_write()
+                .subscribe(client.clone(), &filter, sub);
+            debug!("{} {} {}", client.id(), options.qos as u8, filter);
+            codes.push(match options.qos {
+                QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
+                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+            });
+            let send_retained = match options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendAtNewSubscribe => outcome.is_new(),
+                RetainHandling::DoNotSend => false,
+            };
+            if send_retained && !filter.is_shared() {
+                let mut found = Vec::new();
+                self.retained_read().matching(&filter, &mut found);
+                for mut m in found {
+                    m.qos = m.qos.min(options.qos);
+                    // Retained messages keep RETAIN 1 when sent because of a new subscription
+                    // [MQTT-3.3.1-8] (5.0: [MQTT-3.3.1-9]).
+                    m.retain = true;
+                    if let (true, Some(id)) = (version.is_v5(), identifier) {
+                        m.properties.subscription_identifiers = vec![id];
+                    }
+                    retained.push(m);
+                }
+            }
+        }
+        (SubAck::new(subscribe.packet_id, codes), retained)
+    }
+
+    /// Handles an UNSUBSCRIBE and returns the UNSUBACK.
+    pub(crate) fn unsubscribe(&self, client: &ClientRef, unsubscribe: Unsubscribe) -> UnsubAck {
+        let mut table = self.subscriptions_write();
+        let codes = unsubscribe
+            .filters
+            .iter()
+            .map(|f| {
+                if table.unsubscribe(client, f) {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                }
+            })
+            .collect();
+        UnsubAck::new(unsubscribe.packet_id, codes)
+    }
+
+    /// A connection ended. Publishes the will where due and ends or keeps the session
+    /// according to its expiry (spec 3.1.2.5, 3.1.2.11.2, 4.1).
+    pub(crate) fn disconnected(
+        self: &Arc<Self>,
+        client: &ClientRef,
+        conn_id: ConnectionId,
+        ending: Ending,
+    ) {
+        let mut st = client.0.lock();
+        if st.owner != Some(conn_id) || ending == Ending::TakenOver {
+            return;
+        }
+        st.owner = None;
+        st.session.connection_lost();
+        let will = match ending {
+            Ending::Normal => None,
+            _ => st.will.take(),
+        };
+        st.will = None;
+        let expiry = session_expiry(&st);
+        let generation = st.generation;
+        drop(st);
+        self.metrics.client_disconnected();
+
+        if let Some(will) = will {
+            let delay = will
+                .delay
+                .min(expiry.map_or(u32::MAX, |d| d.as_secs() as u32));
+            if delay == 0 {
+                self.publish(None, will.message);
+            } else {
+                let hub = Arc::clone(self);
+                let client = client.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+                    // Spec 3.1.3.2.2: not if the client reconnected in the meantime.
+                    if client.0.lock().generation == generation {
+                        hub.publish(None, will.message);
+                    }
+                });
+            }
+        }
+        match expiry {
+            Some(d) if d.is_zero() => self.end_session(client, generation),
+            Some(d) => {
+                let hub = Arc::clone(self);
+                let client = client.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    hub.end_session(&client, generation);
+                });
+            }
+            None => {}
+        }
+    }
+
+    /// Removes a session that has not been resumed since `generation`.
+    fn end_session(&self, client: &ClientRef, generation: u64) {
+        let mut clients = self.clients();
+        {
+            let st = client.0.lock();
+            if st.generation != generation || st.owner.is_some() {
+                return;
+            }
+        }
+        if clients
+            .get(&client.0.id)
+            .is_some_and(|c| Arc::ptr_eq(&c.0, &client.0))
+        {
+            clients.remove(&client.0.id);
+        }
+        drop(clients);
+        self.subscriptions_write().remove_client(client);
+    }
+}
+
+/// How long a disconnected session lives: `Some(0)` ends it now, `None` keeps it forever.
+fn session_expiry(st: &ClientState) -> Option<Duration> {
+    if st.version.is_v5() {
+        let secs = st.session.session_expiry_interval();
+        if secs == u32::MAX {
+            None
+        } else {
+            Some(Duration::from_secs(u64::from(secs)))
+        }
+    } else if st.clean_start {
+        Some(Duration::ZERO)
+    } else {
+        None
+    }
+}
+
+/// Applies the current configuration to a resumed session, keeping its state.
+fn reconfigure(session: Session, config: &SessionConfig) -> Session {
+    match Session::restore(config.clone(), session.snapshot()) {
+        Ok(s) => s,
+        Err(_) => session,
+    }
+}
+
+/// What one client receives of a message: merged over its matching subscriptions.
+struct Delivery {
+    qos: QoS,
+    retain_as_published: bool,
+    identifiers: Vec<NonZeroU32>,
+}
+
+impl Delivery {
+    fn new(sub: &Subscription) -> Self {
+        Delivery {
+            qos: sub.options.qos,
+            retain_as_published: sub.options.retain_as_published,
+            identifiers: sub.identifier.into_iter().collect(),
+        }
+    }
+
+    fn merge(&mut self, sub: &Subscription) {
+        self.qos = self.qos.max(sub.options.qos);
+        self.retain_as_published |= sub.options.retain_as_published;
+        self.identifiers.extend(sub.identifier);
+    }
+
+    fn apply(self, message: &Message, upgrade_qos: bool) -> Message {
+        let mut out = message.clone();
+        // Spec 3.8.4: the QoS of the delivered message is the lower of the two, unless the
+        // administrator asked for Mosquitto's non-standard upgrade_outgoing_qos.
+        out.qos = if upgrade_qos {
+            self.qos
+        } else {
+            message.qos.min(self.qos)
+        };
+        // [MQTT-3.3.1-9] (3.1.1) / [MQTT-3.3.1-12] (5.0): RETAIN 0 for normal forwarding unless
+        // Retain As Published.
+        out.retain = message.retain && self.retain_as_published;
+        out.properties.subscription_identifiers = self.identifiers;
+        out.properties.topic_alias = None;
+        out
+    }
+}

@@ -1,0 +1,398 @@
+//! The broker's protocol behaviour, checked with raw packets over real sockets. Each test names
+//! the normative statement it checks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use mqtt_codec::*;
+
+const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
+const V5: ProtocolVersion = ProtocolVersion::V5;
+
+#[tokio::test]
+async fn connack_announces_mosquitto_limits() {
+    let broker = TestBroker::start().await;
+    let (_c, ack) = RawClient::connect_with(broker.addr, connect_packet(V5, "a", true)).await;
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    assert!(!ack.session_present);
+    assert_eq!(ack.properties.receive_maximum.map(|v| v.get()), Some(20));
+    assert_eq!(ack.properties.topic_alias_maximum, Some(10));
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn publish_subscribe_at_every_qos_with_downgrade() {
+    // Spec 3.8.4: delivered at the minimum of the published and the granted QoS.
+    let broker = TestBroker::start().await;
+    for version in [ProtocolVersion::V3_1, V4, V5] {
+        let mut sub = RawClient::connect(broker.addr, version, "sub").await;
+        let ack = sub.subscribe("t/+", QoS::AtLeastOnce).await;
+        assert_eq!(ack.reason_codes, [ReasonCode::GrantedQoS1]);
+        let mut publ = RawClient::connect(broker.addr, version, "pub").await;
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            publ.publish("t/x", &format!("{qos}"), qos, false).await;
+            let p = sub.expect_publish().await;
+            assert_eq!(p.topic, "t/x");
+            assert_eq!(p.payload, format!("{qos}"));
+            assert_eq!(p.qos.qos(), qos.min(QoS::AtLeastOnce), "{version}");
+            assert!(!p.retain);
+        }
+        sub.disconnect().await;
+        publ.disconnect().await;
+    }
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn retained_messages_are_set_replaced_and_cleared() {
+    // [MQTT-3.3.1-5] store; [MQTT-3.3.1-6]/[MQTT-3.3.1-10] empty payload removes;
+    // 3.1.1 [MQTT-3.3.1-8] retained messages are sent with RETAIN 1 on subscription.
+    let broker = TestBroker::start().await;
+    let mut publ = RawClient::connect(broker.addr, V4, "pub").await;
+    publ.publish("r/a", "one", QoS::AtLeastOnce, true).await;
+    publ.publish("r/a", "two", QoS::AtLeastOnce, true).await;
+    publ.publish("r/b", "b", QoS::AtMostOnce, true).await;
+    let mut sub = RawClient::connect(broker.addr, V4, "sub").await;
+    sub.subscribe("r/#", QoS::AtLeastOnce).await;
+    let mut got = [sub.expect_publish().await, sub.expect_publish().await];
+    got.sort_by(|a, b| a.topic.as_str().cmp(b.topic.as_str()));
+    assert_eq!(got[0].payload, "two");
+    assert!(got[0].retain && got[1].retain);
+    // Live messages to an existing subscription have RETAIN 0 [MQTT-3.3.1-9].
+    publ.publish("r/a", "three", QoS::AtLeastOnce, true).await;
+    let live = sub.expect_publish().await;
+    assert!(!live.retain);
+    // Clear r/a with an empty retained message.
+    publ.publish("r/a", "", QoS::AtLeastOnce, true).await;
+    let _ = sub.expect_publish().await;
+    let mut late = RawClient::connect(broker.addr, V4, "late").await;
+    late.subscribe("r/#", QoS::AtLeastOnce).await;
+    let only = late.expect_publish().await;
+    assert_eq!(only.topic, "r/b");
+    assert!(late.try_recv().await.is_none());
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn will_is_sent_on_abrupt_loss_not_after_disconnect() {
+    // [MQTT-3.1.2-8] the will is published when the connection closes without DISCONNECT;
+    // [MQTT-3.1.2-10] it is removed on a normal DISCONNECT.
+    let broker = TestBroker::start().await;
+    let mut watcher = RawClient::connect(broker.addr, V4, "watcher").await;
+    watcher.subscribe("will/#", QoS::AtLeastOnce).await;
+    let with_will = |id: &str| {
+        let mut c = connect_packet(V4, id, true);
+        c.will = Some(LastWill {
+            topic: TopicName::new(format!("will/{id}")).unwrap(),
+            payload: "gone".into(),
+            qos: QoS::AtLeastOnce,
+            ..LastWill::default()
+        });
+        c
+    };
+    let (polite, _) = RawClient::connect_with(broker.addr, with_will("polite")).await;
+    polite.disconnect().await;
+    assert!(
+        watcher.try_recv().await.is_none(),
+        "no will after DISCONNECT"
+    );
+    let (rude, _) = RawClient::connect_with(broker.addr, with_will("rude")).await;
+    drop(rude);
+    let will = watcher.expect_publish().await;
+    assert_eq!(will.topic, "will/rude");
+    assert_eq!(will.payload, "gone");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn client_id_takeover_closes_the_old_connection() {
+    // [MQTT-3.1.4-2] / [MQTT-3.1.4-3]: the existing connection is closed, in 5.0 with
+    // DISCONNECT 0x8E Session taken over.
+    let broker = TestBroker::start().await;
+    let mut first = RawClient::connect(broker.addr, V5, "same").await;
+    let _second = RawClient::connect(broker.addr, V5, "same").await;
+    let got = first.until_closed().await;
+    assert_eq!(
+        got,
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::SessionTakenOver
+        ))]
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn persistent_session_queues_messages_while_offline() {
+    // [MQTT-3.1.2-4]/[MQTT-3.1.2-5] a session resumed with Clean Session 0; [MQTT-3.2.2-2]
+    // Session Present 1; queued QoS 1 messages are delivered on reconnect.
+    let broker = TestBroker::start().await;
+    let (mut sub, ack) =
+        RawClient::connect_with(broker.addr, connect_packet(V4, "keep", false)).await;
+    assert!(!ack.session_present);
+    sub.subscribe("q", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publ = RawClient::connect(broker.addr, V4, "pub").await;
+    publ.publish("q", "while-away", QoS::AtLeastOnce, false)
+        .await;
+    publ.publish("q", "qos0-dropped", QoS::AtMostOnce, false)
+        .await;
+    let (mut sub, ack) =
+        RawClient::connect_with(broker.addr, connect_packet(V4, "keep", false)).await;
+    assert!(ack.session_present);
+    let p = sub.expect_publish().await;
+    assert_eq!(p.payload, "while-away");
+    assert!(
+        sub.try_recv().await.is_none(),
+        "QoS 0 is not queued by default"
+    );
+    // Clean Session 1 discards it [MQTT-3.1.2-6].
+    sub.disconnect().await;
+    let (_sub, ack) = RawClient::connect_with(broker.addr, connect_packet(V4, "keep", true)).await;
+    assert!(!ack.session_present);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_packet_disconnects_only_that_client() {
+    // Spec 4.13: a Malformed Packet closes the connection, in 5.0 after DISCONNECT 0x81.
+    let broker = TestBroker::start().await;
+    let mut bystander = RawClient::connect(broker.addr, V5, "ok").await;
+    bystander.subscribe("t", QoS::AtMostOnce).await;
+    let mut bad = RawClient::connect(broker.addr, V5, "bad").await;
+    // PUBLISH with QoS 3 [MQTT-3.3.1-4].
+    bad.send_raw(&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01])
+        .await;
+    assert_eq!(
+        bad.until_closed().await,
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::MalformedPacket
+        ))]
+    );
+    let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
+    publ.publish("t", "still here", QoS::AtMostOnce, false)
+        .await;
+    assert_eq!(bystander.expect_publish().await.payload, "still here");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn second_connect_is_a_protocol_error() {
+    // [MQTT-3.1.0-2] a second CONNECT is a Protocol Error: DISCONNECT 0x82 in 5.0.
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr, V5, "twice").await;
+    c.send(Packet::Connect(connect_packet(V5, "twice", true)))
+        .await;
+    assert_eq!(
+        c.until_closed().await,
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::ProtocolError
+        ))]
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn unsupported_protocol_level_gets_connack_0x01() {
+    // [MQTT-3.1.2-2] (3.1.1): CONNACK 0x01 then close.
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::open(broker.addr, V4).await;
+    c.send_raw(b"\x10\x0c\x00\x04MQTT\x06\x02\x00\x3c\x00\x00")
+        .await;
+    let got = c.until_closed().await;
+    assert_eq!(got.len(), 1);
+    assert!(
+        matches!(&got[0], Packet::ConnAck(a) if a.reason_code == ReasonCode::UnsupportedProtocolVersion)
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn zero_length_client_ids() {
+    // 5.0 spec 3.2.2.3.7: an empty id gets an Assigned Client Identifier.
+    let broker = TestBroker::start().await;
+    let (_c, ack) = RawClient::connect_with(broker.addr, connect_packet(V5, "", true)).await;
+    let assigned = ack.properties.assigned_client_identifier.unwrap();
+    assert!(assigned.starts_with("auto-"));
+    // 3.1.1 [MQTT-3.1.3-8]: empty id with Clean Session 0 is refused with 0x02.
+    let mut c = RawClient::open(broker.addr, V4).await;
+    c.send_raw(b"\x10\x0c\x00\x04MQTT\x04\x00\x00\x3c\x00\x00")
+        .await;
+    assert!(
+        matches!(c.recv().await, Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::ClientIdentifierNotValid)
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn wildcards_do_not_match_dollar_topics() {
+    // [MQTT-4.7.2-1] '#' and '+' at the first level do not match topics starting with '$'.
+    let broker = TestBroker::start().await;
+    let mut all = RawClient::connect(broker.addr, V4, "all").await;
+    all.subscribe("#", QoS::AtMostOnce).await;
+    let mut publ = RawClient::connect(broker.addr, V4, "pub").await;
+    publ.publish("$private/x", "no", QoS::AtMostOnce, false)
+        .await;
+    publ.publish("public", "yes", QoS::AtMostOnce, false).await;
+    assert_eq!(all.expect_publish().await.payload, "yes");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
+    // [MQTT-3.3.4-2] one copy at the maximum QoS of the matching subscriptions;
+    // [MQTT-3.3.4-3] with every Subscription Identifier.
+    let broker = TestBroker::start().await;
+    let mut sub = RawClient::connect(broker.addr, V5, "sub").await;
+    sub.subscribe_with(
+        "a/+",
+        SubscriptionOptions::with_qos(QoS::AtMostOnce),
+        Some(1),
+    )
+    .await;
+    sub.subscribe_with(
+        "a/#",
+        SubscriptionOptions::with_qos(QoS::AtLeastOnce),
+        Some(2),
+    )
+    .await;
+    let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
+    publ.publish("a/b", "x", QoS::ExactlyOnce, false).await;
+    let p = sub.expect_publish().await;
+    assert_eq!(p.qos.qos(), QoS::AtLeastOnce);
+    let mut ids: Vec<u32> = p
+        .properties
+        .subscription_identifiers
+        .iter()
+        .map(|i| i.get())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2]);
+    assert!(sub.try_recv().await.is_none());
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn no_local_and_retain_as_published() {
+    // [MQTT-3.8.3-3] No Local: not sent back to the publisher's connection.
+    // [MQTT-3.3.1-12] Retain As Published keeps the RETAIN flag.
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr, V5, "self").await;
+    let opts = SubscriptionOptions {
+        qos: QoS::AtMostOnce,
+        no_local: true,
+        retain_as_published: true,
+        ..SubscriptionOptions::default()
+    };
+    c.subscribe_with("nl", opts, None).await;
+    c.publish("nl", "mine", QoS::AtMostOnce, false).await;
+    assert!(c.try_recv().await.is_none());
+    let mut other = RawClient::connect(broker.addr, V5, "other").await;
+    other.publish("nl", "theirs", QoS::AtMostOnce, true).await;
+    let p = c.expect_publish().await;
+    assert_eq!(p.payload, "theirs");
+    assert!(p.retain);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn retain_handling_options() {
+    // Spec 3.8.3.1: 0 send on subscribe, 1 only if new, 2 never.
+    let broker = TestBroker::start().await;
+    let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
+    publ.publish("rh", "kept", QoS::AtMostOnce, true).await;
+    let mut c = RawClient::connect(broker.addr, V5, "c").await;
+    let with = |rh| SubscriptionOptions {
+        retain_handling: rh,
+        ..SubscriptionOptions::default()
+    };
+    c.subscribe_with("rh", with(RetainHandling::DoNotSend), None)
+        .await;
+    assert!(c.try_recv().await.is_none());
+    c.subscribe_with("rh", with(RetainHandling::SendAtNewSubscribe), None)
+        .await;
+    assert!(
+        c.try_recv().await.is_none(),
+        "the subscription already existed"
+    );
+    c.subscribe_with("rh", with(RetainHandling::SendAtSubscribe), None)
+        .await;
+    assert_eq!(c.expect_publish().await.payload, "kept");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn shared_subscriptions_round_robin() {
+    // Spec 4.8.2: each message goes to one member of the group.
+    let broker = TestBroker::start().await;
+    let mut a = RawClient::connect(broker.addr, V5, "a").await;
+    let mut b = RawClient::connect(broker.addr, V5, "b").await;
+    a.subscribe("$share/g/jobs", QoS::AtMostOnce).await;
+    b.subscribe("$share/g/jobs", QoS::AtMostOnce).await;
+    let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
+    for i in 0..4 {
+        publ.publish("jobs", &i.to_string(), QoS::AtMostOnce, false)
+            .await;
+    }
+    let mut got_a = 0;
+    while a.try_recv().await.is_some() {
+        got_a += 1;
+    }
+    let mut got_b = 0;
+    while b.try_recv().await.is_some() {
+        got_b += 1;
+    }
+    assert_eq!((got_a, got_b), (2, 2));
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn v5_publish_to_nobody_gets_0x10() {
+    // PUBACK 0x10 No matching subscribers, as Mosquitto sends it.
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr, V5, "c").await;
+    let p = Publish {
+        qos: PublishQos::AtLeastOnce(PacketId::new(5).unwrap()),
+        topic: TopicName::new("nobody").unwrap(),
+        ..Publish::default()
+    };
+    c.send(Packet::Publish(p)).await;
+    assert!(
+        matches!(c.recv().await, Some(Packet::PubAck(a)) if a.reason_code == ReasonCode::NoMatchingSubscribers)
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn sys_topics_with_mosquitto_names() {
+    let broker = TestBroker::with_config(|c| c.sys_interval = 1).await;
+    let mut c = RawClient::connect(broker.addr, V4, "sys").await;
+    let mut publ = RawClient::connect(broker.addr, V4, "pub").await;
+    publ.publish("some/topic", "x", QoS::AtMostOnce, true).await;
+    c.subscribe("$SYS/broker/#", QoS::AtMostOnce).await;
+    let mut seen = std::collections::HashMap::new();
+    while !(seen.contains_key("$SYS/broker/version")
+        && seen.contains_key("$SYS/broker/clients/connected")
+        && seen.contains_key("$SYS/broker/retained messages/count")
+        && seen.contains_key("$SYS/broker/uptime"))
+    {
+        let p = c.expect_publish().await;
+        seen.insert(
+            p.topic.to_string(),
+            String::from_utf8(p.payload.to_vec()).unwrap(),
+        );
+    }
+    assert!(seen["$SYS/broker/version"].starts_with("mqtt-broker version "));
+    assert_eq!(seen["$SYS/broker/clients/connected"], "2");
+    assert!(seen["$SYS/broker/uptime"].ends_with(" seconds"));
+    // As in Mosquitto, the count includes the retained $SYS messages themselves (at least the
+    // version, published first) besides the one retained by the client.
+    let retained: usize = seen["$SYS/broker/retained messages/count"].parse().unwrap();
+    assert!(retained >= 2, "{retained}");
+    broker.stop().await;
+}
