@@ -32,6 +32,7 @@ pub(crate) async fn serve<S>(
     stream: S,
     peer: String,
     shutdown: watch::Receiver<bool>,
+    connect_timeout: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -42,7 +43,7 @@ pub(crate) async fn serve<S>(
         decoder.set_max_packet_size(max as usize);
     }
     let connect = match tokio::time::timeout(
-        CONNECT_TIMEOUT,
+        connect_timeout,
         read_packet(&mut rd, &mut rbuf, &mut decoder),
     )
     .await

@@ -33,6 +33,7 @@ pub struct Broker {
     hub: Arc<Hub>,
     listeners: Vec<(Arc<Listener>, TcpListener)>,
     shutdown_tx: watch::Sender<bool>,
+    connect_timeout: std::time::Duration,
 }
 
 impl Broker {
@@ -76,6 +77,7 @@ impl Broker {
             hub: Hub::new(config),
             listeners,
             shutdown_tx,
+            connect_timeout: connection::CONNECT_TIMEOUT,
         })
     }
 
@@ -85,6 +87,11 @@ impl Broker {
             .iter()
             .filter_map(|(_, l)| l.local_addr().ok())
             .collect()
+    }
+
+    /// How long a new connection may take to send CONNECT before it is closed (default 10 s).
+    pub fn set_connect_timeout(&mut self, timeout: std::time::Duration) {
+        self.connect_timeout = timeout;
     }
 
     /// The shared state, for inspection.
@@ -107,7 +114,10 @@ impl Broker {
             let hub = Arc::clone(&self.hub);
             let shutdown = self.shutdown_tx.subscribe();
             let conn_tx = conn_tx.clone();
-            accept_loops.spawn(accept_loop(hub, listener, socket, shutdown, conn_tx));
+            let timeout = self.connect_timeout;
+            accept_loops.spawn(accept_loop(
+                hub, listener, socket, shutdown, conn_tx, timeout,
+            ));
         }
         drop(conn_tx);
         let sys = tokio::spawn(crate::sys::run(
@@ -140,6 +150,7 @@ async fn accept_loop(
     socket: TcpListener,
     shutdown: watch::Receiver<bool>,
     conn_tx: tokio::sync::mpsc::UnboundedSender<ConnFuture>,
+    connect_timeout: std::time::Duration,
 ) {
     let limit = listener
         .max_connections
@@ -172,7 +183,15 @@ async fn accept_loop(
         let shutdown = shutdown.clone();
         let fut: ConnFuture = Box::pin(async move {
             let _permit = permit;
-            connection::serve(hub, listener, stream, peer.to_string(), shutdown).await;
+            connection::serve(
+                hub,
+                listener,
+                stream,
+                peer.to_string(),
+                shutdown,
+                connect_timeout,
+            )
+            .await;
         });
         if conn_tx.send(fut).is_err() {
             return;

@@ -396,3 +396,73 @@ async fn sys_topics_with_mosquitto_names() {
     assert!(retained >= 2, "{retained}");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_without_connect_is_closed() {
+    // A socket that never sends CONNECT is closed after the connect timeout (500 ms in tests).
+    let broker = TestBroker::start().await;
+    let mut silent = RawClient::open(broker.addr, V4).await;
+    assert_eq!(silent.until_closed().await, []);
+    // And one that sends half a CONNECT too.
+    let mut slow = RawClient::open(broker.addr, V4).await;
+    slow.send_raw(b"\x10\x0c\x00\x04MQ").await;
+    assert_eq!(slow.until_closed().await, []);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_inputs_are_refused_and_the_broker_stays_up() {
+    let broker = TestBroker::with_config(|c| c.max_packet_size = Some(64 * 1024)).await;
+    // A packet announcing 256 MB: DISCONNECT 0x95 before the body is read.
+    let mut big = RawClient::connect(broker.addr, V5, "big").await;
+    big.send_raw(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F]).await;
+    assert_eq!(
+        big.until_closed().await,
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::PacketTooLarge
+        ))]
+    );
+    // A huge client id and a topic of 65,535 bytes with 30,000 levels.
+    let long_id = "i".repeat(60_000);
+    let (_c, ack) = RawClient::connect_with(broker.addr, connect_packet(V4, &long_id, true)).await;
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    let deep = "a/".repeat(30_000) + "b";
+    let mut sub = RawClient::connect(broker.addr, V4, "deep").await;
+    sub.subscribe(&format!("{}#", "a/".repeat(30_000)), QoS::AtMostOnce)
+        .await;
+    let mut publ = RawClient::connect(broker.addr, V4, "deep-pub").await;
+    publ.publish(&deep, "deep", QoS::AtMostOnce, false).await;
+    assert_eq!(sub.expect_publish().await.payload, "deep");
+    // A flood of 2,000 subscriptions and 5,000 QoS 1 publishes from one client.
+    let mut flood = RawClient::connect(broker.addr, V4, "flood").await;
+    for i in 0..2_000u16 {
+        let s = Subscribe::new(
+            PacketId::new(i + 1).unwrap(),
+            vec![(
+                TopicFilter::new(format!("flood/{i}/+")).unwrap(),
+                SubscriptionOptions::default(),
+            )],
+        );
+        flood.send(Packet::Subscribe(s)).await;
+    }
+    for _ in 0..2_000 {
+        assert!(matches!(flood.recv().await, Some(Packet::SubAck(_))));
+    }
+    for i in 0..5_000u16 {
+        flood
+            .send(Packet::Publish(Publish {
+                qos: PublishQos::AtLeastOnce(PacketId::new(i % 20 + 1).unwrap()),
+                topic: TopicName::new("flood/x").unwrap(),
+                payload: "f".into(),
+                ..Publish::default()
+            }))
+            .await;
+        assert!(matches!(flood.recv().await, Some(Packet::PubAck(_))));
+    }
+    // Everyone else is still served.
+    let mut probe = RawClient::connect(broker.addr, V5, "probe").await;
+    probe.subscribe("probe", QoS::AtMostOnce).await;
+    publ.publish("probe", "alive", QoS::AtMostOnce, false).await;
+    assert_eq!(probe.expect_publish().await.payload, "alive");
+    broker.stop().await;
+}

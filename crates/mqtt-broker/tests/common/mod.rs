@@ -43,7 +43,8 @@ impl TestBroker {
             .listeners
             .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
         edit(&mut config);
-        let broker = Broker::bind(config).await.unwrap();
+        let mut broker = Broker::bind(config).await.unwrap();
+        broker.set_connect_timeout(Duration::from_millis(500));
         let addr = broker.local_addrs()[0];
         let shutdown = broker.shutdown_handle();
         let task = tokio::spawn(broker.run());
