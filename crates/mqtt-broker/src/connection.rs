@@ -359,9 +359,10 @@ impl Connection {
                     self.client.id()
                 );
             }
-            Event::PublishCompleted { .. }
-            | Event::PublishDropped { .. }
-            | Event::Connected(_)
+            Event::PublishCompleted { id, .. } | Event::PublishDropped { id, .. } => {
+                self.hub.forget_shared(&self.client, id);
+            }
+            Event::Connected(_)
             | Event::ConnectionRefused(_)
             | Event::Subscribed(_)
             | Event::Unsubscribed(_)

@@ -23,7 +23,7 @@ use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
 use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
-use crate::router::{Matches, RetainedStore, Subscription, SubscriptionTable};
+use crate::router::{GroupId, Matches, RetainedStore, Subscription, SubscriptionTable};
 
 /// Why a connection ended, which decides whether the will is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,11 @@ impl Hub {
     /// Number of subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.subscriptions_read().len()
+    }
+
+    /// Whether a session (connected or not) exists for a client identifier.
+    pub fn has_session(&self, client_id: &str) -> bool {
+        self.clients().contains_key(client_id)
     }
 
     /// Number of subscriptions of one client (0 when it has no session).
@@ -242,6 +247,7 @@ impl Hub {
                 version: connect.protocol,
                 username: None,
                 clean_start: connect.clean_start,
+                shared: HashMap::new(),
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
             clients.insert(client_id.clone(), c.clone());
@@ -322,24 +328,41 @@ impl Hub {
         self.subscriptions_read()
             .matches(&message.topic, &mut matches);
         let mut targets: Vec<(ClientRef, Delivery)> = Vec::new();
+        let table = self.subscriptions_read();
         for m in matches.iter() {
-            let shared = m.group.is_some();
-            if m.subscription.options.no_local && from.is_some_and(|f| f == m.client) && !shared {
+            if let Some(group) = m.group {
+                // Prefer a member that is online; an offline one only queues.
+                let (client, subscription) = online_member(&table, group, m.client, m.subscription);
+                let mut delivery = Delivery::new(&subscription);
+                delivery.group = Some(group);
+                targets.push((client, delivery));
+                continue;
+            }
+            if m.subscription.options.no_local && from.is_some_and(|f| f == m.client) {
                 // [MQTT-3.8.3-3] not to the connection that published it.
                 continue;
             }
-            match targets.iter_mut().find(|(c, _)| c == m.client) {
+            match targets
+                .iter_mut()
+                .find(|(c, d)| c == m.client && d.group.is_none())
+            {
                 Some((_, d)) => d.merge(m.subscription),
                 None => targets.push((m.client.clone(), Delivery::new(m.subscription))),
             }
         }
+        drop(table);
         let now = clock::now();
         let mut delivered = 0;
         for (client, delivery) in targets {
+            let group = delivery.group;
             let out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
+            let qos = out.qos;
             let mut st = client.0.lock();
             match st.session.publish(now, out) {
-                Ok(_) => {
+                Ok(id) => {
+                    if let (Some(group), true) = (group, qos != QoS::AtMostOnce) {
+                        st.shared.insert(id, group);
+                    }
                     delivered += 1;
                     self.metrics.message_sent(message.payload.len());
                 }
@@ -482,15 +505,22 @@ impl Hub {
         }
     }
 
-    /// Removes a session that has not been resumed since `generation`.
+    /// Removes a session that has not been resumed since `generation`. Messages it received
+    /// through shared subscriptions and did not complete go to another member of their group
+    /// (spec 4.8.2).
     fn end_session(&self, client: &ClientRef, generation: u64) {
         let mut clients = self.clients();
-        {
-            let st = client.0.lock();
+        let orphans: Vec<(GroupId, Message)> = {
+            let mut st = client.0.lock();
             if st.generation != generation || st.owner.is_some() {
                 return;
             }
-        }
+            let shared = std::mem::take(&mut st.shared);
+            st.session
+                .pending_messages()
+                .filter_map(|(id, m)| shared.get(&id).map(|g| (*g, m.clone())))
+                .collect()
+        };
         if clients
             .get(&client.0.id)
             .is_some_and(|c| Arc::ptr_eq(&c.0, &client.0))
@@ -498,7 +528,38 @@ impl Hub {
             clients.remove(&client.0.id);
         }
         drop(clients);
+        let mut handed = Vec::new();
+        {
+            let table = self.subscriptions_read();
+            for (group, message) in orphans {
+                if let Some(next) = table.next_member(group, client) {
+                    handed.push((next.client, next.subscription, group, message));
+                }
+            }
+        }
         self.subscriptions_write().remove_client(client);
+        let now = clock::now();
+        for (target, subscription, group, message) in handed {
+            let mut delivery = Delivery::new(&subscription);
+            delivery.group = Some(group);
+            let out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
+            let mut st = target.0.lock();
+            if let Ok(id) = st.session.publish(now, out) {
+                st.shared.insert(id, group);
+            }
+            drop(st);
+            target.0.wake.notify_one();
+            debug!(
+                "Shared message of {} handed to {}.",
+                client.id(),
+                target.id()
+            );
+        }
+    }
+
+    /// A message delivered to `client` completed or was dropped: it no longer needs handing over.
+    pub(crate) fn forget_shared(&self, client: &ClientRef, id: mqtt_session::MessageId) {
+        client.0.lock().shared.remove(&id);
     }
 }
 
@@ -531,6 +592,8 @@ struct Delivery {
     qos: QoS,
     retain_as_published: bool,
     identifiers: Vec<NonZeroU32>,
+    /// Set for a delivery through a shared subscription.
+    group: Option<GroupId>,
 }
 
 impl Delivery {
@@ -539,6 +602,7 @@ impl Delivery {
             qos: sub.options.qos,
             retain_as_published: sub.options.retain_as_published,
             identifiers: sub.identifier.into_iter().collect(),
+            group: None,
         }
     }
 
@@ -564,4 +628,28 @@ impl Delivery {
         out.properties.topic_alias = None;
         out
     }
+}
+
+/// The member of `group` to deliver to: `chosen` if it is online, else the next online member
+/// (at most a few tries; an offline member's session queues the message).
+fn online_member(
+    table: &SubscriptionTable<ClientRef>,
+    group: GroupId,
+    chosen: &ClientRef,
+    subscription: &Subscription,
+) -> (ClientRef, Subscription) {
+    let is_online = |c: &ClientRef| c.0.lock().owner.is_some();
+    if is_online(chosen) {
+        return (chosen.clone(), subscription.clone());
+    }
+    let mut current = chosen.clone();
+    for _ in 0..8 {
+        match table.next_member(group, &current) {
+            Some(next) if &next.client == chosen => break,
+            Some(next) if is_online(&next.client) => return (next.client, next.subscription),
+            Some(next) => current = next.client,
+            None => break,
+        }
+    }
+    (chosen.clone(), subscription.clone())
 }

@@ -1240,6 +1240,19 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Outgoing messages not yet completed: in flight (not yet acknowledged with PUBREC or
+    /// PUBACK) and queued, in order. A broker uses it to hand a shared subscription's messages to
+    /// another member when this session ends (spec 4.8.2).
+    pub fn pending_messages(&self) -> impl Iterator<Item = (MessageId, &Message)> + '_ {
+        let inflight = self
+            .out
+            .inflight
+            .iter()
+            .filter_map(|m| m.message.as_ref().map(|msg| (m.id, msg)));
+        let queued = self.out.queue.iter().map(|q| (q.id, &q.message));
+        inflight.chain(queued)
+    }
+
     // -----------------------------------------------------------------------------------------
     // Persistence
 

@@ -1637,3 +1637,26 @@ fn qos0_is_refused_when_the_peer_does_not_keep_up() {
     assert_eq!(drain(&mut server).len(), 3);
     server.publish(now, msg("a", "x", QoS::AtMostOnce)).unwrap();
 }
+
+#[test]
+fn pending_messages_lists_what_is_not_yet_delivered() {
+    let config = Config {
+        max_inflight: 1,
+        ..Config::default()
+    };
+    let mut server = server_with(config, V4, ConnectProperties::default());
+    let now = Instant::from_millis(0);
+    let a = server
+        .publish(now, msg("t", "a", QoS::AtLeastOnce))
+        .unwrap();
+    let b = server
+        .publish(now, msg("t", "b", QoS::AtLeastOnce))
+        .unwrap();
+    let pending: Vec<(MessageId, String)> = server
+        .pending_messages()
+        .map(|(id, m)| (id, String::from_utf8(m.payload.to_vec()).unwrap()))
+        .collect();
+    assert_eq!(pending, [(a, "a".to_string()), (b, "b".to_string())]);
+    server.handle_packet(now, Packet::PubAck(PubAck::new(pid(1))));
+    assert_eq!(server.pending_messages().count(), 1);
+}
