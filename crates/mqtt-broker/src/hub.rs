@@ -640,7 +640,7 @@ fn online_member(
 ) -> (ClientRef, Subscription) {
     let is_online = |c: &ClientRef| c.0.lock().owner.is_some();
     if is_online(chosen) {
-        return (chosen.clone(), subscription.clone());
+        return (chosen.clone(), *subscription);
     }
     let mut current = chosen.clone();
     for _ in 0..8 {
@@ -651,5 +651,5 @@ fn online_member(
             None => break,
         }
     }
-    (chosen.clone(), subscription.clone())
+    (chosen.clone(), *subscription)
 }
