@@ -587,3 +587,26 @@ async fn inbound_topic_aliases_and_extended_auth() {
     assert_eq!(ack.reason_code, ReasonCode::BadAuthenticationMethod);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn without_anonymous_access_nobody_gets_in_until_passwords_can_be_checked() {
+    // allow_anonymous false: anonymous clients get 0x05 (3.1.1) / 0x87 (5.0); clients with a
+    // user name too, since no password file can vouch for them.
+    let broker = TestBroker::with_config(|c| {
+        for l in &mut c.listeners {
+            l.security.allow_anonymous = Some(false);
+        }
+    })
+    .await;
+    for version in [V4, V5] {
+        let (_c, ack) =
+            RawClient::connect_with(broker.addr, connect_packet(version, "anon", true)).await;
+        assert_eq!(ack.reason_code, ReasonCode::NotAuthorized, "{version}");
+        let mut named = connect_packet(version, "named", true);
+        named.username = Some(MqttString::new("test").unwrap());
+        named.password = Some("123123".into());
+        let (_c, ack) = RawClient::connect_with(broker.addr, named).await;
+        assert_eq!(ack.reason_code, ReasonCode::NotAuthorized, "{version}");
+    }
+    broker.stop().await;
+}
