@@ -188,9 +188,18 @@ impl Hub {
         } else {
             Arc::from(connect.client_id.as_str())
         };
-        if connect.username.is_none() && !security.allow_anonymous.unwrap_or(false) {
+        let anonymous_allowed = security.allow_anonymous.unwrap_or(false);
+        if connect.username.is_none() && !anonymous_allowed {
             info!("Client {client_id} from {peer} refused: anonymous access is not allowed.");
             // 3.1.1 return code 5 / 5.0 0x87.
+            return Err(refuse(ReasonCode::NotAuthorized));
+        }
+        if connect.username.is_some() && !anonymous_allowed {
+            // Without a way to check the password, a user name proves nothing: refuse, as
+            // Mosquitto 2 does without a password file. (Password files: security milestone.)
+            info!(
+                "Client {client_id} from {peer} refused: no password file to check its user name against."
+            );
             return Err(refuse(ReasonCode::NotAuthorized));
         }
         if let Some(will) = &connect.will {
