@@ -141,7 +141,7 @@ pub fn expected_rejection(packet: &Packet, version: ProtocolVersion) -> Option<E
 pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) -> Result<Packet> {
     let v5 = version.is_v5();
     Ok(match kind {
-        Kind::Connect => Packet::Connect(connect(u, version)?),
+        Kind::Connect => Packet::from(connect(u, version)?),
         Kind::ConnAck => {
             let reason_code = if v5 {
                 reason(u, PacketType::ConnAck)?
@@ -152,7 +152,7 @@ pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) ->
             // No Session Present with a refusal [MQTT-3.2.2-4], nor in 3.1 at all.
             let session_present =
                 version != ProtocolVersion::V3_1 && !reason_code.is_error() && u.arbitrary()?;
-            Packet::ConnAck(ConnAck {
+            Packet::from(ConnAck {
                 session_present,
                 reason_code,
                 properties: if v5 {

@@ -66,7 +66,12 @@ pub(crate) async fn serve<S>(
     let accepted = match hub.connect(&connect, &listener, &peer) {
         Ok(a) => a,
         Err(connack) => {
-            write_packet(&mut wr, Packet::ConnAck(*connack), connect.protocol).await;
+            write_packet(
+                &mut wr,
+                Packet::ConnAck(Box::new(*connack)),
+                connect.protocol,
+            )
+            .await;
             return;
         }
     };
@@ -143,7 +148,12 @@ async fn refuse_malformed<W: AsyncWrite + Unpin>(wr: &mut W, e: &DecodeError, pe
                 reason_code: ReasonCode::UnsupportedProtocolVersion,
                 ..ConnAck::default()
             };
-            write_packet(wr, Packet::ConnAck(connack), ProtocolVersion::V3_1_1).await;
+            write_packet(
+                wr,
+                Packet::ConnAck(Box::new(connack)),
+                ProtocolVersion::V3_1_1,
+            )
+            .await;
         }
         _ => {}
     }

@@ -186,7 +186,7 @@ async fn second_connect_is_a_protocol_error() {
     // [MQTT-3.1.0-2] a second CONNECT is a Protocol Error: DISCONNECT 0x82 in 5.0.
     let broker = TestBroker::start().await;
     let mut c = RawClient::connect(broker.addr, V5, "twice").await;
-    c.send(Packet::Connect(connect_packet(V5, "twice", true)))
+    c.send(Packet::Connect(Box::new(connect_packet(V5, "twice", true))))
         .await;
     assert_eq!(
         c.until_closed().await,
@@ -376,9 +376,17 @@ async fn sys_topics_with_mosquitto_names() {
     publ.publish("some/topic", "x", QoS::AtMostOnce, true).await;
     c.subscribe("$SYS/broker/#", QoS::AtMostOnce).await;
     let mut seen = std::collections::HashMap::new();
+    // Values are published every sys_interval and retained: an early one may predate the
+    // second client, so wait for the current value.
     while !(seen.contains_key("$SYS/broker/version")
-        && seen.contains_key("$SYS/broker/clients/connected")
-        && seen.contains_key("$SYS/broker/retained messages/count")
+        && seen
+            .get("$SYS/broker/clients/connected")
+            .map(String::as_str)
+            == Some("2")
+        && seen
+            .get("$SYS/broker/retained messages/count")
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n >= 2)
         && seen.contains_key("$SYS/broker/uptime"))
     {
         let p = c.expect_publish().await;

@@ -1,5 +1,6 @@
 //! The fixed header (spec 2.1) and the [`Packet`] enum that dispatches to one module per packet.
 
+use alloc::boxed::Box;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
 
@@ -105,8 +106,10 @@ impl fmt::Display for PacketType {
 #[allow(missing_docs)] // each variant holds the struct of the same name
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Packet {
-    Connect(Connect),
-    ConnAck(ConnAck),
+    // CONNECT and CONNACK are boxed: they are rare and large, and every packet moved through a
+    // queue costs the size of the largest variant.
+    Connect(Box<Connect>),
+    ConnAck(Box<ConnAck>),
     Publish(Publish),
     PubAck(PubAck),
     PubRec(PubRec),
@@ -187,8 +190,8 @@ impl Packet {
         }
         let mut r = Reader::new(body);
         let packet = match packet_type {
-            PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
-            PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(&mut r, version)?),
+            PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r)?)),
+            PacketType::ConnAck => Packet::ConnAck(Box::new(ConnAck::decode(&mut r, version)?)),
             PacketType::Publish => Packet::Publish(Publish::decode(flags, &mut r, version)?),
             PacketType::PubAck => Packet::PubAck(PubAck::decode(&mut r, version)?),
             PacketType::PubRec => Packet::PubRec(PubRec::decode(&mut r, version)?),
@@ -284,9 +287,19 @@ macro_rules! from_packet_struct {
     )*};
 }
 
+impl From<Connect> for Packet {
+    fn from(p: Connect) -> Packet {
+        Packet::Connect(Box::new(p))
+    }
+}
+
+impl From<ConnAck> for Packet {
+    fn from(p: ConnAck) -> Packet {
+        Packet::ConnAck(Box::new(p))
+    }
+}
+
 from_packet_struct!(
-    Connect,
-    ConnAck,
     Publish,
     PubAck,
     PubRec,

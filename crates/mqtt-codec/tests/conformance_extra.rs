@@ -57,7 +57,7 @@ fn decode_connect(bytes: &[u8]) -> Connect {
         Packet::Connect(c) => Some(c),
         _ => None,
     };
-    connect.expect("a CONNECT")
+    *connect.expect("a CONNECT")
 }
 
 /// The Will Properties (5.0 only, here an empty set) followed by `rest`.
@@ -182,12 +182,12 @@ fn mqtt_2_2_2_1_no_properties_is_property_length_zero() {
         vec![TopicFilter::new("a").unwrap()],
     ));
     assert_eq!(encode(&unsubscribe, V5), b"\xA2\x06\x00\x01\x00\x00\x01a");
-    let connect = Packet::Connect(Connect::default());
+    let connect = Packet::Connect(Box::default());
     assert_eq!(
         encode(&connect, V5),
         b"\x10\x0D\x00\x04MQTT\x05\x02\x00\x3C\x00\x00\x00"
     );
-    let connack = Packet::ConnAck(ConnAck::default());
+    let connack = Packet::ConnAck(Box::default());
     assert_eq!(encode(&connack, V5), b"\x20\x03\x00\x00\x00");
     // The receiver reads the zero as the Property Length, not as content ...
     match decode(b"\x30\x06\x00\x01a\x00hi", V5).unwrap() {
@@ -255,7 +255,7 @@ fn mqtt_3_1_2_9_will_fields_present_with_will_flag() {
         ..Connect::default()
     };
     assert_eq!(
-        encode(&Packet::Connect(c), V4),
+        encode(&Packet::Connect(Box::new(c)), V4),
         b"\x10\x13\x00\x04MQTT\x04\x0E\x00\x3C\x00\x00\x00\x01t\x00\x02hi"
     );
 }
@@ -301,7 +301,7 @@ fn mqtt_3_1_2_11_will_flag_0_means_no_will() {
             protocol: version,
             ..Connect::default()
         };
-        let bytes = encode(&Packet::Connect(c), version);
+        let bytes = encode(&Packet::Connect(Box::new(c)), version);
         assert_eq!(bytes[9] & 0b0011_1100, 0, "{version}");
     }
 }
@@ -336,10 +336,10 @@ fn mqtt_3_1_2_16_user_name_flag_0_no_user_name() {
             DecodeError::TrailingBytes(3)
         );
         let bytes = encode(
-            &Packet::Connect(Connect {
+            &Packet::Connect(Box::new(Connect {
                 protocol: version_of(level),
                 ..Connect::default()
-            }),
+            })),
             version_of(level),
         );
         assert_eq!(bytes[9] & 0x80, 0);
@@ -359,11 +359,11 @@ fn mqtt_3_1_2_17_user_name_flag_1_user_name_present() {
         let c = decode_connect(&connect(level, 0x82, &[0], b"\x00\x00\x00\x01u"));
         assert_eq!(c.username.as_deref(), Some("u"));
         let bytes = encode(
-            &Packet::Connect(Connect {
+            &Packet::Connect(Box::new(Connect {
                 protocol: version_of(level),
                 username: Some(s("u")),
                 ..Connect::default()
-            }),
+            })),
             version_of(level),
         );
         assert_eq!(bytes[9] & 0x80, 0x80);
@@ -386,11 +386,11 @@ fn mqtt_3_1_2_18_password_flag_0_no_password() {
             DecodeError::TrailingBytes(4)
         );
         let bytes = encode(
-            &Packet::Connect(Connect {
+            &Packet::Connect(Box::new(Connect {
                 protocol: version_of(level),
                 username: Some(s("u")),
                 ..Connect::default()
-            }),
+            })),
             version_of(level),
         );
         assert_eq!(bytes[9] & 0x40, 0);
@@ -409,12 +409,12 @@ fn mqtt_3_1_2_19_password_flag_1_password_present() {
         let c = decode_connect(&connect(level, 0xC2, &[0], b"\x00\x00\x00\x01u\x00\x02pw"));
         assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
         let bytes = encode(
-            &Packet::Connect(Connect {
+            &Packet::Connect(Box::new(Connect {
                 protocol: version_of(level),
                 username: Some(s("u")),
                 password: Some(Bytes::from_static(b"pw")),
                 ..Connect::default()
-            }),
+            })),
             version_of(level),
         );
         assert_eq!(bytes[9] & 0x40, 0x40);
@@ -454,7 +454,7 @@ fn mqtt_3_1_3_1_payload_field_order() {
             expected.will.as_mut().unwrap().properties = WillProperties::default();
         }
         assert_eq!(
-            encode(&Packet::Connect(every_field(version)), version),
+            encode(&Packet::Connect(Box::new(every_field(version))), version),
             wire
         );
         // Each field is taken from its position: distinct one-letter values land where they belong.
@@ -480,12 +480,12 @@ fn mqtt_3_1_3_3_client_id_present_and_first() {
         let header_len = if level == 5 { 13 } else { 12 };
         for client_id in ["", "id"] {
             let bytes = encode(
-                &Packet::Connect(Connect {
+                &Packet::Connect(Box::new(Connect {
                     protocol: version,
                     client_id: s(client_id),
                     username: Some(s("u")),
                     ..Connect::default()
-                }),
+                })),
                 version,
             );
             let field = [&[0, client_id.len() as u8][..], client_id.as_bytes()].concat();

@@ -822,7 +822,7 @@ fn encoder_refuses_unsendable_packets() {
         ..Connect::default()
     };
     assert_eq!(
-        Packet::Connect(too_long).encoded_len(V4),
+        Packet::Connect(Box::new(too_long)).encoded_len(V4),
         Err(EncodeError::BinaryTooLong(65_536))
     );
     let pw_only = Connect {
@@ -831,7 +831,7 @@ fn encoder_refuses_unsendable_packets() {
         ..Connect::default()
     };
     assert_eq!(
-        Packet::Connect(pw_only).encoded_len(V4),
+        Packet::Connect(Box::new(pw_only)).encoded_len(V4),
         Err(EncodeError::PasswordWithoutUsername)
     );
     assert_eq!(
@@ -871,7 +871,7 @@ fn encoder_refuses_unsendable_packets() {
         ..ConnAck::default()
     };
     assert_eq!(
-        Packet::ConnAck(max_qos_2).encoded_len(V5),
+        Packet::ConnAck(Box::new(max_qos_2)).encoded_len(V5),
         Err(EncodeError::InvalidPropertyValue(PropertyId::MaximumQoS))
     );
     let mut buf = BytesMut::new();
@@ -926,7 +926,7 @@ fn mqtt_3_1_3_7_empty_client_id_needs_clean_session() {
         ..Connect::default()
     };
     assert_eq!(
-        Packet::Connect(connect).encoded_len(V4),
+        Packet::Connect(Box::new(connect)).encoded_len(V4),
         Err(EncodeError::EmptyClientIdWithoutCleanSession)
     );
     let decoded = decode(&packet(0x10, &connect_body(4, 0x00, &[], &[0, 0])), V4).unwrap();

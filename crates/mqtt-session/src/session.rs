@@ -233,7 +233,7 @@ impl Session {
         self.keep_alive = keep_alive(connect.keep_alive);
         self.connection = ConnectionState::Connecting;
         self.last_received = now;
-        self.transmit.push_back(Packet::Connect(connect));
+        self.transmit.push_back(Packet::Connect(Box::new(connect)));
         Ok(())
     }
 
@@ -309,7 +309,7 @@ impl Session {
             .unwrap_or(connect.keep_alive);
         self.keep_alive = keep_alive(keep_alive_secs);
         let session_present = connack.session_present && !refused;
-        self.transmit.push_back(Packet::ConnAck(connack));
+        self.transmit.push_back(Packet::ConnAck(Box::new(connack)));
         if refused {
             self.connection = ConnectionState::Closed;
             return Ok(());
@@ -847,7 +847,7 @@ impl Session {
         }
         self.last_received = now;
         match (self.role, self.connection, packet) {
-            (Role::Client, Connecting, Packet::ConnAck(connack)) => self.on_connack(now, connack),
+            (Role::Client, Connecting, Packet::ConnAck(connack)) => self.on_connack(now, *connack),
             (_, Connected, Packet::Publish(p)) => self.on_publish(p),
             (_, Connected, Packet::PubAck(a)) => self.on_puback(now, a),
             (_, Connected, Packet::PubRec(r)) => self.on_pubrec(r),

@@ -144,7 +144,7 @@ fn client_with(config: Config, version: ProtocolVersion, connack: ConnAck) -> Se
     };
     client.connect(t(0), connect).unwrap();
     assert!(matches!(drain(&mut client)[..], [Packet::Connect(_)]));
-    client.handle_packet(t(0), Packet::ConnAck(connack));
+    client.handle_packet(t(0), Packet::ConnAck(Box::new(connack)));
     assert!(matches!(events(&mut client)[..], [Event::Connected(_)]));
     assert_eq!(client.connection_state(), ConnectionState::Connected);
     client
@@ -361,7 +361,7 @@ fn mqtt_3_1_2_30_client_sends_only_auth_before_connack() {
         },
         ..ConnAck::default()
     };
-    client.handle_packet(t(60_000), Packet::ConnAck(connack));
+    client.handle_packet(t(60_000), Packet::ConnAck(Box::new(connack)));
     assert_eq!(
         kinds(&drain_at(&mut client, t(60_000))),
         [PacketType::Publish]
@@ -443,7 +443,7 @@ fn mqtt_3_2_0_2_at_most_one_connack() {
             client_id: text("c"),
             ..Connect::default()
         };
-        server.handle_packet(t(0), Packet::Connect(again));
+        server.handle_packet(t(0), Packet::Connect(Box::new(again)));
         let sent = drain(&mut server);
         assert!(
             !sent.iter().any(|p| matches!(p, Packet::ConnAck(_))),
@@ -486,7 +486,7 @@ fn mqtt_3_14_0_1_no_disconnect_before_a_successful_connack() {
     };
     server.accept(t(0), &connect, refusal).unwrap();
     assert_eq!(kinds(&drain(&mut server)), [PacketType::ConnAck]);
-    server.handle_packet(t(0), Packet::Connect(connect));
+    server.handle_packet(t(0), Packet::Connect(Box::new(connect)));
     server.handle_timeout(t(3_600_000));
     server.disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
     assert!(drain(&mut server).is_empty());
@@ -724,7 +724,7 @@ fn mqtt_3_3_2_10_client_accepts_every_alias_up_to_its_maximum() {
         [Packet::Connect(c)] => assert_eq!(c.properties.topic_alias_maximum, Some(5)),
         other => panic!("{other:?}"),
     }
-    client.handle_packet(t(0), Packet::ConnAck(ConnAck::default()));
+    client.handle_packet(t(0), Packet::ConnAck(Box::default()));
     events(&mut client);
     check_accepts_aliases(&mut client, 5);
 }
@@ -1724,7 +1724,7 @@ fn mqtt_4_13_2_1_error_connack_or_disconnect_closes() {
     let mut client = Session::new_client(Config::default());
     client.connect(t(0), Connect::default()).unwrap();
     drain(&mut client);
-    client.handle_packet(t(0), Packet::ConnAck(refusal.clone()));
+    client.handle_packet(t(0), Packet::ConnAck(Box::new(refusal.clone())));
     assert_eq!(client.connection_state(), ConnectionState::Closed);
     assert_eq!(events(&mut client), [Event::ConnectionRefused(refusal)]);
     // DISCONNECT 0x8E, sent by the server and received by the client.

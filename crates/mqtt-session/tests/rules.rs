@@ -591,7 +591,7 @@ fn mqtt_3_2_2_21_server_keep_alive_overrides_the_clients() {
         },
         ..ConnAck::default()
     };
-    client.handle_packet(now, Packet::ConnAck(connack));
+    client.handle_packet(now, Packet::ConnAck(Box::new(connack)));
     assert_eq!(client.poll_timeout(), Some(Instant::from_millis(5_000)));
 }
 
@@ -854,7 +854,7 @@ fn mqtt_3_3_2_6_forwarded_expiry_is_the_remaining_time() {
 fn mqtt_3_1_0_2_second_connect_is_a_protocol_error() {
     // [MQTT-3.1.0-2] a second CONNECT is a Protocol Error.
     let mut server = server_with(Config::default(), V5, ConnectProperties::default());
-    server.handle_packet(Instant::from_millis(0), Packet::Connect(Connect::default()));
+    server.handle_packet(Instant::from_millis(0), Packet::Connect(Box::default()));
     assert_eq!(
         violations(&events(&mut server)),
         [Violation::UnexpectedPacket(PacketType::Connect)]
@@ -871,7 +871,7 @@ fn mqtt_3_1_0_2_second_connect_is_a_protocol_error() {
 fn violations_in_3_1_1_close_without_disconnect() {
     // 3.1.1 servers have no DISCONNECT to send: they close the connection.
     let mut server = server_with(Config::default(), V4, ConnectProperties::default());
-    server.handle_packet(Instant::from_millis(0), Packet::Connect(Connect::default()));
+    server.handle_packet(Instant::from_millis(0), Packet::Connect(Box::default()));
     assert_eq!(server.connection_state(), ConnectionState::Closed);
     assert!(drain(&mut server).is_empty());
 }
@@ -933,14 +933,14 @@ fn mqtt_3_2_2_11_qos_above_maximum_is_0x9b() {
     drain(&mut client);
     client.handle_packet(
         now,
-        Packet::ConnAck(ConnAck {
+        Packet::ConnAck(Box::new(ConnAck {
             properties: ConnAckProperties {
                 maximum_qos: Some(QoS::AtMostOnce),
                 retain_available: Some(false),
                 ..Default::default()
             },
             ..ConnAck::default()
-        }),
+        })),
     );
     assert_eq!(
         client.publish(now, msg("a", "x", QoS::AtLeastOnce)),
@@ -1388,10 +1388,10 @@ fn mqtt_3_2_2_4_session_present_after_clean_start_is_a_violation() {
     drain(&mut client);
     client.handle_packet(
         now,
-        Packet::ConnAck(ConnAck {
+        Packet::ConnAck(Box::new(ConnAck {
             session_present: true,
             ..ConnAck::default()
-        }),
+        })),
     );
     assert_eq!(
         violations(&events(&mut client)),
@@ -1424,14 +1424,14 @@ fn mqtt_3_2_2_11_messages_queued_before_connack_respect_its_limits() {
     drain(&mut client);
     client.handle_packet(
         now,
-        Packet::ConnAck(ConnAck {
+        Packet::ConnAck(Box::new(ConnAck {
             properties: ConnAckProperties {
                 maximum_qos: Some(QoS::AtLeastOnce),
                 retain_available: Some(false),
                 ..Default::default()
             },
             ..ConnAck::default()
-        }),
+        })),
     );
     let sent = drain(&mut client);
     assert_eq!(sent.len(), 1);
@@ -1566,7 +1566,7 @@ fn mqtt_3_2_2_11_resends_respect_the_new_connacks_limits() {
     drain(&mut pair.client);
     pair.client.handle_packet(
         now,
-        Packet::ConnAck(ConnAck {
+        Packet::ConnAck(Box::new(ConnAck {
             session_present: true,
             properties: ConnAckProperties {
                 maximum_qos: Some(QoS::AtMostOnce),
@@ -1574,7 +1574,7 @@ fn mqtt_3_2_2_11_resends_respect_the_new_connacks_limits() {
                 ..Default::default()
             },
             ..ConnAck::default()
-        }),
+        })),
     );
     assert!(drain(&mut pair.client).is_empty());
     let evs = events(&mut pair.client);

@@ -111,9 +111,9 @@ impl RawClient {
 
     pub async fn connect_with(addr: SocketAddr, connect: Connect) -> (RawClient, ConnAck) {
         let mut c = RawClient::open(addr, connect.protocol).await;
-        c.send(Packet::Connect(connect)).await;
+        c.send(Packet::from(connect)).await;
         match c.recv().await {
-            Some(Packet::ConnAck(ack)) => (c, ack),
+            Some(Packet::ConnAck(ack)) => (c, *ack),
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }

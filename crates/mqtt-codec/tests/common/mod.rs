@@ -482,8 +482,8 @@ pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
             })
         });
     let mut options: Vec<BoxedStrategy<Packet>> = vec![
-        connect(version).prop_map(Packet::Connect).boxed(),
-        connack(version).prop_map(Packet::ConnAck).boxed(),
+        connect(version).prop_map(Packet::from).boxed(),
+        connack(version).prop_map(Packet::from).boxed(),
         publish(version).prop_map(Packet::Publish).boxed(),
         ack_parts(version, PacketType::PubAck)
             .prop_map(|(packet_id, reason_code, properties)| {
