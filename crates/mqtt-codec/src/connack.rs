@@ -18,7 +18,7 @@ use crate::wire::Reader;
 /// use mqtt_codec::{ConnAck, Packet, ProtocolVersion, ReasonCode};
 /// let refused = ConnAck { reason_code: ReasonCode::NotAuthorized, ..ConnAck::default() };
 /// let mut buf = bytes::BytesMut::new();
-/// Packet::ConnAck(refused).encode(ProtocolVersion::V3_1_1, &mut buf).unwrap();
+/// Packet::from(refused).encode(ProtocolVersion::V3_1_1, &mut buf).unwrap();
 /// assert_eq!(&buf[..], [0x20, 0x02, 0x00, 0x05]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use crate::wire::{prefixed_len, write_prefixed, Reader};
 ///     ..Connect::default()
 /// };
 /// let mut buf = bytes::BytesMut::new();
-/// Packet::Connect(connect).encode(ProtocolVersion::V3_1_1, &mut buf)?;
+/// Packet::from(connect).encode(ProtocolVersion::V3_1_1, &mut buf)?;
 /// assert_eq!(&buf[..12], b"\x10\x22\x00\x04MQTT\x04\xc2\x00\x3c");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
