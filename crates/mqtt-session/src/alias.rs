@@ -1,6 +1,9 @@
 //! Topic Aliases (spec 3.3.2.3.4): per-connection mappings, one for each direction.
+//!
+//! The maps use FxHash: they are looked up for every PUBLISH, and both are bounded by a Topic
+//! Alias Maximum (at most 65,535 entries, usually 10), which caps what colliding keys could cost.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::num::NonZeroU16;
 
 use mqtt_codec::TopicName;
@@ -8,7 +11,7 @@ use mqtt_codec::TopicName;
 /// Aliases the peer set up for the topics it sends us.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InboundAliases {
-    map: HashMap<u16, TopicName>,
+    map: FxHashMap<u16, TopicName>,
 }
 
 /// What resolving an incoming PUBLISH's topic produced.
@@ -58,7 +61,7 @@ impl InboundAliases {
 /// for an alias the peer already knows.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OutboundAliases {
-    map: HashMap<TopicName, u16>,
+    map: FxHashMap<TopicName, u16>,
 }
 
 /// How to send a topic.

@@ -51,9 +51,9 @@ pub enum DropReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Client: the server accepted the connection.
-    Connected(ConnAck),
+    Connected(Box<ConnAck>),
     /// Client: the server refused the connection; the session is closed.
-    ConnectionRefused(ConnAck),
+    ConnectionRefused(Box<ConnAck>),
     /// A message from the peer. With manual acks, QoS 1 and 2 messages carry the token to pass to
     /// [`crate::Session::ack`].
     Message {

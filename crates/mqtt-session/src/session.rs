@@ -847,7 +847,7 @@ impl Session {
         }
         self.last_received = now;
         match (self.role, self.connection, packet) {
-            (Role::Client, Connecting, Packet::ConnAck(connack)) => self.on_connack(now, *connack),
+            (Role::Client, Connecting, Packet::ConnAck(connack)) => self.on_connack(now, connack),
             (_, Connected, Packet::Publish(p)) => self.on_publish(p),
             (_, Connected, Packet::PubAck(a)) => self.on_puback(now, a),
             (_, Connected, Packet::PubRec(r)) => self.on_pubrec(r),
@@ -899,7 +899,7 @@ impl Session {
         }
     }
 
-    fn on_connack(&mut self, now: Instant, connack: ConnAck) {
+    fn on_connack(&mut self, now: Instant, connack: Box<ConnAck>) {
         if connack.reason_code.is_error() {
             self.connection = ConnectionState::Closed;
             self.events.push_back(Event::ConnectionRefused(connack));

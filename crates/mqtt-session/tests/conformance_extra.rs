@@ -1726,7 +1726,10 @@ fn mqtt_4_13_2_1_error_connack_or_disconnect_closes() {
     drain(&mut client);
     client.handle_packet(t(0), Packet::ConnAck(Box::new(refusal.clone())));
     assert_eq!(client.connection_state(), ConnectionState::Closed);
-    assert_eq!(events(&mut client), [Event::ConnectionRefused(refusal)]);
+    assert_eq!(
+        events(&mut client),
+        [Event::ConnectionRefused(Box::new(refusal))]
+    );
     // DISCONNECT 0x8E, sent by the server and received by the client.
     let mut server = server_with(Config::default(), V5, ConnectProperties::default());
     let taken_over = Disconnect::new(ReasonCode::SessionTakenOver);
