@@ -6,7 +6,7 @@ use core::{borrow::Borrow, fmt, ops::Deref};
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::string::{self, InvalidString, MqttString};
+use crate::string::{InvalidString, MqttString};
 
 /// Why a string is not a valid topic name or topic filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -134,9 +134,16 @@ fn validate_name(topic: &[u8]) -> Result<(), InvalidTopic> {
     if topic.is_empty() {
         return Err(InvalidTopic::Empty);
     }
-    string::check(topic)?;
-    if topic.iter().any(|&b| b == b'+' || b == b'#') {
-        return Err(InvalidTopic::WildcardInName);
+    if topic.len() > usize::from(u16::MAX) {
+        return Err(InvalidTopic::TooLong(topic.len()));
+    }
+    // One pass for every byte rule: this runs for each PUBLISH received.
+    for &b in topic {
+        match b {
+            0 => return Err(InvalidTopic::NullCharacter),
+            b'+' | b'#' => return Err(InvalidTopic::WildcardInName),
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -185,11 +192,16 @@ impl TopicFilter {
 
     fn from_byte_string(full: ByteString) -> Result<Self, InvalidTopic> {
         let bytes: &[u8] = full.as_bytes();
-        string::check(bytes)?;
+        if bytes.len() > usize::from(u16::MAX) {
+            return Err(InvalidTopic::TooLong(bytes.len()));
+        }
         let filter_start = match bytes.strip_prefix(SHARE_PREFIX) {
             Some(rest) => {
                 let group_len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
                 let group = rest.get(..group_len).unwrap_or_default();
+                if group.contains(&0) {
+                    return Err(InvalidTopic::NullCharacter);
+                }
                 if group.is_empty() || group.iter().any(|&b| b == b'+' || b == b'#') {
                     return Err(InvalidTopic::InvalidShareName);
                 }
@@ -258,26 +270,33 @@ impl TopicFilter {
     }
 }
 
-/// Checks the wildcard rules of spec 4.7.1; returns whether the filter has wildcards.
+/// Checks the wildcard rules of spec 4.7.1 and the null character, in one pass; returns
+/// whether the filter has wildcards.
 fn validate_filter(filter: &[u8]) -> Result<bool, InvalidTopic> {
     if filter.is_empty() {
         return Err(InvalidTopic::Empty);
     }
     let mut has_wildcards = false;
-    let mut levels = filter.split(|&b| b == b'/').peekable();
-    while let Some(level) = levels.next() {
-        if level.contains(&b'#') {
-            // [MQTT-4.7.1-1]: alone in its level, and the last level.
-            if level != b"#" || levels.peek().is_some() {
-                return Err(InvalidTopic::MisplacedMultiLevelWildcard);
+    let mut level_start = 0;
+    for (i, &b) in filter.iter().enumerate() {
+        match b {
+            b'/' => level_start = i + 1,
+            // [MQTT-4.7.1-2]: '+' occupies an entire level.
+            b'+' => {
+                if i != level_start || !matches!(filter.get(i + 1), None | Some(b'/')) {
+                    return Err(InvalidTopic::MisplacedSingleLevelWildcard);
+                }
+                has_wildcards = true;
             }
-            has_wildcards = true;
-        } else if level.contains(&b'+') {
-            // [MQTT-4.7.1-2]: occupies an entire level.
-            if level != b"+" {
-                return Err(InvalidTopic::MisplacedSingleLevelWildcard);
+            // [MQTT-4.7.1-1]: '#' alone in the last level.
+            b'#' => {
+                if i != level_start || i + 1 != filter.len() {
+                    return Err(InvalidTopic::MisplacedMultiLevelWildcard);
+                }
+                has_wildcards = true;
             }
-            has_wildcards = true;
+            0 => return Err(InvalidTopic::NullCharacter),
+            _ => {}
         }
     }
     Ok(has_wildcards)
