@@ -38,6 +38,17 @@ impl TestBroker {
 
     /// A local-only broker on an ephemeral port, after `edit` has adjusted its configuration.
     pub async fn with_config(edit: impl FnOnce(&mut Config)) -> TestBroker {
+        Self::with_config_and_hub(edit).await.0
+    }
+
+    /// A broker and its shared state, to wait on events such as "subscribed".
+    pub async fn start_with_hub() -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
+        Self::with_config_and_hub(|_| {}).await
+    }
+
+    async fn with_config_and_hub(
+        edit: impl FnOnce(&mut Config),
+    ) -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
         let mut config = Config::local_only(Some(0));
         config
             .listeners
@@ -45,35 +56,16 @@ impl TestBroker {
         edit(&mut config);
         let mut broker = Broker::bind(config).await.unwrap();
         broker.set_connect_timeout(Duration::from_millis(500));
-        let addr = broker.local_addrs()[0];
-        let shutdown = broker.shutdown_handle();
-        let task = tokio::spawn(broker.run());
-        TestBroker {
-            addr,
-            shutdown,
-            task,
-        }
-    }
-
-    /// A broker and its shared state, to wait on events such as "subscribed".
-    pub async fn start_with_hub() -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
-        let mut config = Config::local_only(Some(0));
-        config
-            .listeners
-            .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
-        let broker = Broker::bind(config).await.unwrap();
         let hub = broker.hub();
         let addr = broker.local_addrs()[0];
         let shutdown = broker.shutdown_handle();
         let task = tokio::spawn(broker.run());
-        (
-            TestBroker {
-                addr,
-                shutdown,
-                task,
-            },
-            hub,
-        )
+        let broker = TestBroker {
+            addr,
+            shutdown,
+            task,
+        };
+        (broker, hub)
     }
 
     pub async fn stop(self) {
