@@ -1,6 +1,6 @@
 //! PUBACK, PUBREC, PUBREL and PUBCOMP (spec 3.4-3.7): four packets of one shape.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -67,15 +67,15 @@ fn write_ack(
     properties: &AckProperties,
     buf: &mut BytesMut,
 ) {
-    buf.put_u16(packet_id.get());
+    buf.extend_from_slice(&(packet_id.get()).to_be_bytes());
     if !version.is_v5() {
         return;
     }
     if !properties.is_empty() {
-        buf.put_u8(reason_code as u8);
+        buf.extend_from_slice(&[reason_code as u8]);
         properties.encode(buf);
     } else if reason_code != ReasonCode::Success {
-        buf.put_u8(reason_code as u8);
+        buf.extend_from_slice(&[reason_code as u8]);
     }
 }
 

@@ -1,6 +1,6 @@
 //! AUTH (spec 3.15), MQTT 5 only.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -74,7 +74,7 @@ impl Auth {
         if self.reason_code == ReasonCode::Success && self.properties.is_empty() {
             return;
         }
-        buf.put_u8(self.reason_code as u8);
+        buf.extend_from_slice(&[self.reason_code as u8]);
         self.properties.encode(buf);
     }
 }

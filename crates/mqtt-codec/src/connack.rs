@@ -1,6 +1,6 @@
 //! CONNACK (spec 3.2): the server's answer to CONNECT.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -99,12 +99,12 @@ impl ConnAck {
         let session_present = self.session_present
             && !self.reason_code.is_error()
             && version != ProtocolVersion::V3_1;
-        buf.put_u8(u8::from(session_present));
+        buf.extend_from_slice(&[u8::from(session_present)]);
         if version.is_v5() {
-            buf.put_u8(self.reason_code as u8);
+            buf.extend_from_slice(&[self.reason_code as u8]);
             self.properties.encode(buf);
         } else {
-            buf.put_u8(self.reason_code.to_v3_connack());
+            buf.extend_from_slice(&[self.reason_code.to_v3_connack()]);
         }
     }
 }

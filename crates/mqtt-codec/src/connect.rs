@@ -1,6 +1,6 @@
 //! CONNECT (spec 3.1): the first packet a client sends.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -236,9 +236,9 @@ impl Connect {
     pub(crate) fn write_body(&self, buf: &mut BytesMut) {
         let v5 = self.protocol.is_v5();
         write_prefixed(buf, self.protocol.protocol_name().as_bytes());
-        buf.put_u8(self.protocol.level());
-        buf.put_u8(self.flags());
-        buf.put_u16(self.keep_alive);
+        buf.extend_from_slice(&[self.protocol.level()]);
+        buf.extend_from_slice(&[self.flags()]);
+        buf.extend_from_slice(&(self.keep_alive).to_be_bytes());
         if v5 {
             self.properties.encode(buf);
         }

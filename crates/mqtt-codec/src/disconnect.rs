@@ -1,6 +1,6 @@
 //! DISCONNECT (spec 3.14).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -85,10 +85,10 @@ impl Disconnect {
             return;
         }
         if !self.properties.is_empty() {
-            buf.put_u8(self.reason_code as u8);
+            buf.extend_from_slice(&[self.reason_code as u8]);
             self.properties.encode(buf);
         } else if self.reason_code != ReasonCode::Success {
-            buf.put_u8(self.reason_code as u8);
+            buf.extend_from_slice(&[self.reason_code as u8]);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The fixed header (spec 2.1) and the [`Packet`] enum that dispatches to one module per packet.
 
 use alloc::boxed::Box;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use core::fmt;
 
 use crate::ack::{PubAck, PubComp, PubRec, PubRel};
@@ -255,7 +255,7 @@ impl Packet {
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
         let remaining = self.remaining_len(version)?;
         buf.reserve(1 + varint_len(remaining) + remaining);
-        buf.put_u8(self.first_byte());
+        buf.extend_from_slice(&[self.first_byte()]);
         write_varint(buf, remaining);
         match self {
             Packet::Connect(p) => p.write_body(buf),

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 use core::num::{NonZeroU16, NonZeroU32};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -130,7 +130,7 @@ impl PropertyCodec for Flag {
         Ok(1)
     }
     fn write(v: &bool, buf: &mut BytesMut) {
-        buf.put_u8(u8::from(*v));
+        buf.extend_from_slice(&[u8::from(*v)]);
     }
 }
 
@@ -151,7 +151,7 @@ impl PropertyCodec for MaxQos {
         Ok(1)
     }
     fn write(v: &QoS, buf: &mut BytesMut) {
-        buf.put_u8(*v as u8);
+        buf.extend_from_slice(&[*v as u8]);
     }
 }
 
@@ -164,7 +164,7 @@ impl PropertyCodec for TwoByte {
         Ok(2)
     }
     fn write(v: &u16, buf: &mut BytesMut) {
-        buf.put_u16(*v);
+        buf.extend_from_slice(&(*v).to_be_bytes());
     }
 }
 
@@ -177,7 +177,7 @@ impl PropertyCodec for TwoByteNonZero {
         Ok(2)
     }
     fn write(v: &NonZeroU16, buf: &mut BytesMut) {
-        buf.put_u16(v.get());
+        buf.extend_from_slice(&(v.get()).to_be_bytes());
     }
 }
 
@@ -190,7 +190,7 @@ impl PropertyCodec for FourByte {
         Ok(4)
     }
     fn write(v: &u32, buf: &mut BytesMut) {
-        buf.put_u32(*v);
+        buf.extend_from_slice(&(*v).to_be_bytes());
     }
 }
 
@@ -203,7 +203,7 @@ impl PropertyCodec for FourByteNonZero {
         Ok(4)
     }
     fn write(v: &NonZeroU32, buf: &mut BytesMut) {
-        buf.put_u32(v.get());
+        buf.extend_from_slice(&(v.get()).to_be_bytes());
     }
 }
 
@@ -396,15 +396,15 @@ macro_rules! property_set {
 
             fn write_body(&self, buf: &mut BytesMut) {
                 $( if let Some(v) = &self.$field {
-                    buf.put_u8(PropertyId::$id as u8);
+                    buf.extend_from_slice(&[PropertyId::$id as u8]);
                     $codec::write(v, buf);
                 } )*
                 $( $( for v in &self.$rfield {
-                    buf.put_u8(PropertyId::$rid as u8);
+                    buf.extend_from_slice(&[PropertyId::$rid as u8]);
                     $rcodec::write(v, buf);
                 } )* )?
                 for (k, v) in &self.user_properties {
-                    buf.put_u8(PropertyId::UserProperty as u8);
+                    buf.extend_from_slice(&[PropertyId::UserProperty as u8]);
                     write_prefixed(buf, k.as_bytes());
                     write_prefixed(buf, v.as_bytes());
                 }

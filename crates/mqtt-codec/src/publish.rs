@@ -2,7 +2,7 @@
 
 use core::num::NonZeroU16;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -172,11 +172,11 @@ impl Publish {
     pub(crate) fn write_body(&self, version: ProtocolVersion, buf: &mut BytesMut) {
         write_prefixed(buf, self.topic.as_bytes());
         if let Some(id) = self.qos.packet_id() {
-            buf.put_u16(id.get());
+            buf.extend_from_slice(&(id.get()).to_be_bytes());
         }
         if version.is_v5() {
             self.properties.encode(buf);
         }
-        buf.put_slice(&self.payload);
+        buf.extend_from_slice(&self.payload);
     }
 }

@@ -58,6 +58,7 @@ impl MqttString {
     }
 
     /// Validates bytes received from the network.
+    #[inline]
     pub(crate) fn from_wire(bytes: Bytes) -> Result<Self, DecodeError> {
         // Length is bounded by the two-byte prefix already; U+0000 is the only code point whose
         // UTF-8 form contains a zero byte, so a byte search finds it.

@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -173,7 +173,7 @@ impl Subscribe {
     }
 
     pub(crate) fn write_body(&self, version: ProtocolVersion, buf: &mut BytesMut) {
-        buf.put_u16(self.packet_id.get());
+        buf.extend_from_slice(&(self.packet_id.get()).to_be_bytes());
         if version.is_v5() {
             self.properties.encode(buf);
         }
@@ -184,7 +184,7 @@ impl Subscribe {
             } else {
                 options.qos as u8
             };
-            buf.put_u8(byte);
+            buf.extend_from_slice(&[byte]);
         }
     }
 }
@@ -273,15 +273,15 @@ impl SubAck {
     }
 
     pub(crate) fn write_body(&self, version: ProtocolVersion, buf: &mut BytesMut) {
-        buf.put_u16(self.packet_id.get());
+        buf.extend_from_slice(&(self.packet_id.get()).to_be_bytes());
         if version.is_v5() {
             self.properties.encode(buf);
             for rc in &self.reason_codes {
-                buf.put_u8(*rc as u8);
+                buf.extend_from_slice(&[*rc as u8]);
             }
         } else {
             for rc in &self.reason_codes {
-                buf.put_u8(if rc.is_error() { 0x80 } else { *rc as u8 });
+                buf.extend_from_slice(&[if rc.is_error() { 0x80 } else { *rc as u8 }]);
             }
         }
     }

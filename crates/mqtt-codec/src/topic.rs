@@ -85,12 +85,21 @@ impl TopicName {
         TopicName(ByteString::new())
     }
 
+    /// A topic name from a string already checked as an MQTT string (length, U+0000): only
+    /// the topic rules are left (runs for every PUBLISH received).
+    #[inline]
     pub(crate) fn from_mqtt_string(s: MqttString) -> Result<Self, InvalidTopic> {
-        validate_name(s.as_bytes())?;
+        if s.is_empty() {
+            return Err(InvalidTopic::Empty);
+        }
+        if has_wildcard(s.as_bytes()) {
+            return Err(InvalidTopic::WildcardInName);
+        }
         Ok(TopicName(s.into_inner()))
     }
 
     /// Accepts the empty name; the caller decides whether the packet allows it.
+    #[inline]
     pub(crate) fn from_mqtt_string_or_empty(s: MqttString) -> Result<Self, InvalidTopic> {
         if s.is_empty() {
             return Ok(TopicName::alias_only());
@@ -146,6 +155,28 @@ fn validate_name(topic: &[u8]) -> Result<(), InvalidTopic> {
         }
     }
     Ok(())
+}
+
+/// Whether `bytes` contain `+` or `#`, eight bytes at a time (a branch per byte costs more than
+/// the rest of decoding a small PUBLISH).
+#[inline]
+fn has_wildcard(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+    // A zero byte in `x` sets its high bit in the result (the classic "has zero byte" test).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_ne_bytes(word);
+        if has_zero(v ^ PLUS) || has_zero(v ^ HASH) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b == b'+' || b == b'#')
 }
 
 /// A Topic Filter (spec 4.7): the filter of a subscription, with `+` and `#` wildcards, and
@@ -566,6 +597,26 @@ mod tests {
         // Not a shared subscription: the prefix must be exactly "$share/".
         assert!(!filter("$shared/g/a").is_shared());
         assert!(!filter("$share").is_shared());
+    }
+
+    #[test]
+    fn wildcard_scan_finds_them_at_every_position() {
+        for len in 0..40 {
+            assert!(!has_wildcard(&vec![b'a'; len]));
+            for pos in 0..len {
+                for w in [b'+', b'#'] {
+                    let mut t = vec![b'a'; len];
+                    t[pos] = w;
+                    assert!(has_wildcard(&t), "{len} {pos}");
+                }
+                // Bytes next to the wildcards' values are not wildcards.
+                for other in [b'*', b',', b'"', b'$', 0xAB, 0xA3] {
+                    let mut t = vec![b'a'; len];
+                    t[pos] = other;
+                    assert!(!has_wildcard(&t), "{len} {pos} {other}");
+                }
+            }
+        }
     }
 
     #[test]

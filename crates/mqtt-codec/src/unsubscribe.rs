@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
@@ -72,7 +72,7 @@ impl Unsubscribe {
     }
 
     pub(crate) fn write_body(&self, version: ProtocolVersion, buf: &mut BytesMut) {
-        buf.put_u16(self.packet_id.get());
+        buf.extend_from_slice(&(self.packet_id.get()).to_be_bytes());
         if version.is_v5() {
             self.properties.encode(buf);
         }
@@ -154,11 +154,11 @@ impl UnsubAck {
     }
 
     pub(crate) fn write_body(&self, version: ProtocolVersion, buf: &mut BytesMut) {
-        buf.put_u16(self.packet_id.get());
+        buf.extend_from_slice(&(self.packet_id.get()).to_be_bytes());
         if version.is_v5() {
             self.properties.encode(buf);
             for rc in &self.reason_codes {
-                buf.put_u8(*rc as u8);
+                buf.extend_from_slice(&[*rc as u8]);
             }
         }
     }

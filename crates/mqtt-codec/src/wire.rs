@@ -3,7 +3,7 @@
 //! Decoding reads from a [`Reader`] over a `Bytes` that holds exactly one packet body, so every
 //! string and binary field it returns is a zero-copy slice of that body.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::string::MqttString;
@@ -26,6 +26,7 @@ pub(crate) enum VarInt {
 /// Reads a Variable Byte Integer (spec 1.5.5) from the start of `src`.
 ///
 /// More than four bytes, or a value not in its shortest form [MQTT-1.5.5-1], is malformed.
+#[inline]
 pub(crate) fn read_varint(src: &[u8]) -> Result<VarInt, DecodeError> {
     let mut value: u32 = 0;
     for (i, &byte) in src.iter().take(4).enumerate() {
@@ -47,6 +48,7 @@ pub(crate) fn read_varint(src: &[u8]) -> Result<VarInt, DecodeError> {
 }
 
 /// How many bytes the Variable Byte Integer encoding of `value` takes.
+#[inline]
 pub(crate) const fn varint_len(value: usize) -> usize {
     match value {
         0..=127 => 1,
@@ -57,6 +59,7 @@ pub(crate) const fn varint_len(value: usize) -> usize {
 }
 
 /// Writes `value`, which the caller has checked is at most [`MAX_VARIABLE_BYTE_INTEGER`].
+#[inline]
 pub(crate) fn write_varint(buf: &mut BytesMut, value: usize) {
     let mut value = value;
     loop {
@@ -65,7 +68,7 @@ pub(crate) fn write_varint(buf: &mut BytesMut, value: usize) {
         if value > 0 {
             byte |= 0x80;
         }
-        buf.put_u8(byte);
+        buf.extend_from_slice(&[byte]);
         if value == 0 {
             break;
         }
@@ -73,6 +76,7 @@ pub(crate) fn write_varint(buf: &mut BytesMut, value: usize) {
 }
 
 /// Length on the wire of a two-byte length prefixed field.
+#[inline]
 pub(crate) fn prefixed_len(data: &[u8]) -> Result<usize, EncodeError> {
     if data.len() > usize::from(u16::MAX) {
         return Err(EncodeError::BinaryTooLong(data.len()));
@@ -81,9 +85,10 @@ pub(crate) fn prefixed_len(data: &[u8]) -> Result<usize, EncodeError> {
 }
 
 /// Writes a two-byte length prefixed field whose length [`prefixed_len`] has checked.
+#[inline]
 pub(crate) fn write_prefixed(buf: &mut BytesMut, data: &[u8]) {
-    buf.put_u16(data.len() as u16);
-    buf.put_slice(data);
+    buf.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    buf.extend_from_slice(data);
 }
 
 /// A cursor over one packet body; every read checks bounds and reports truncation as malformed.
@@ -92,18 +97,22 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    #[inline]
     pub(crate) fn new(buf: Bytes) -> Self {
         Reader { buf }
     }
 
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         if self.buf.is_empty() {
             return Err(DecodeError::Truncated);
@@ -111,6 +120,7 @@ impl Reader {
         Ok(self.buf.get_u8())
     }
 
+    #[inline]
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         if self.buf.len() < 2 {
             return Err(DecodeError::Truncated);
@@ -118,6 +128,7 @@ impl Reader {
         Ok(self.buf.get_u16())
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         if self.buf.len() < 4 {
             return Err(DecodeError::Truncated);
@@ -125,6 +136,7 @@ impl Reader {
         Ok(self.buf.get_u32())
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u32, DecodeError> {
         match read_varint(&self.buf)? {
             VarInt::Complete(value, len) => {
@@ -136,6 +148,7 @@ impl Reader {
     }
 
     /// The next `len` bytes, shared with the input buffer.
+    #[inline]
     pub(crate) fn take(&mut self, len: usize) -> Result<Bytes, DecodeError> {
         if self.buf.len() < len {
             return Err(DecodeError::Truncated);
@@ -144,22 +157,26 @@ impl Reader {
     }
 
     /// Binary Data (spec 1.5.6): a two-byte length, then that many bytes.
+    #[inline]
     pub(crate) fn binary(&mut self) -> Result<Bytes, DecodeError> {
         let len = self.u16()?;
         self.take(usize::from(len))
     }
 
     /// UTF-8 Encoded String (spec 1.5.4), validated [MQTT-1.5.4-1] [MQTT-1.5.4-2].
+    #[inline]
     pub(crate) fn string(&mut self) -> Result<MqttString, DecodeError> {
         MqttString::from_wire(self.binary()?)
     }
 
     /// Everything left in the body.
+    #[inline]
     pub(crate) fn rest(&mut self) -> Bytes {
         core::mem::take(&mut self.buf)
     }
 
     /// Fails if the body holds bytes beyond the last field (the Remaining Length disagrees).
+    #[inline]
     pub(crate) fn finish(self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
             Ok(())
