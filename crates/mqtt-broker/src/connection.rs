@@ -36,6 +36,9 @@ pub(crate) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    if hub.config.connection_messages {
+        info!("New connection from {peer} on port {}.", listener.port);
+    }
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut decoder = Decoder::new_server();
