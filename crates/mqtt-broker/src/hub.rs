@@ -477,7 +477,7 @@ impl Hub {
             _ => st.will.take(),
         };
         st.will = None;
-        let expiry = session_expiry(&st);
+        let expiry = session_expiry(&st, self.config.persistent_client_expiration);
         let generation = st.generation;
         drop(st);
         self.metrics.client_disconnected();
@@ -573,18 +573,20 @@ impl Hub {
 }
 
 /// How long a disconnected session lives: `Some(0)` ends it now, `None` keeps it forever.
-fn session_expiry(st: &ClientState) -> Option<Duration> {
+/// Persistent sessions without an expiry of their own (3.1.1 Clean Session 0, 5.0 "never"
+/// 0xFFFFFFFF) end after Mosquitto's `persistent_client_expiration`, when set.
+fn session_expiry(st: &ClientState, persistent_expiration: Option<Duration>) -> Option<Duration> {
     if st.version.is_v5() {
         let secs = st.session.session_expiry_interval();
         if secs == u32::MAX {
-            None
+            persistent_expiration
         } else {
             Some(Duration::from_secs(u64::from(secs)))
         }
     } else if st.clean_start {
         Some(Duration::ZERO)
     } else {
-        None
+        persistent_expiration
     }
 }
 

@@ -618,3 +618,21 @@ async fn without_anonymous_access_nobody_gets_in_until_passwords_can_be_checked(
     }
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn persistent_client_expiration_ends_3_1_1_sessions() {
+    // Mosquitto's persistent_client_expiration: persistent (Clean Session 0) sessions end after
+    // this long without their client.
+    let (broker, hub) = TestBroker::start_with_hub_config(|c| {
+        c.persistent_client_expiration = Some(std::time::Duration::from_millis(300));
+    })
+    .await;
+    let (c, _) = RawClient::connect_with(broker.addr, connect_packet(V4, "old", false)).await;
+    c.disconnect().await;
+    let gone = std::time::Instant::now();
+    while hub.has_session("old") {
+        assert!(gone.elapsed() < WAIT, "session did not expire");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    broker.stop().await;
+}

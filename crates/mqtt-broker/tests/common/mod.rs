@@ -46,6 +46,13 @@ impl TestBroker {
         Self::with_config_and_hub(|_| {}).await
     }
 
+    /// A broker with an edited configuration, and its shared state.
+    pub async fn start_with_hub_config(
+        edit: impl FnOnce(&mut Config),
+    ) -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
+        Self::with_config_and_hub(edit).await
+    }
+
     async fn with_config_and_hub(
         edit: impl FnOnce(&mut Config),
     ) -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
