@@ -331,7 +331,7 @@ impl Hub {
 
     fn route(&self, from: Option<&ClientRef>, message: Message) -> usize {
         if message.retain {
-            self.retained_write().set(message.clone());
+            self.retained_write().set(compact(&message));
         }
         let mut matches = Matches::default();
         self.subscriptions_read()
@@ -663,4 +663,16 @@ fn online_member(
         }
     }
     (chosen.clone(), *subscription)
+}
+
+/// A copy of `message` that owns its bytes. Decoded topics and payloads are slices of the
+/// connection's read buffer; a message kept for long (retained) would otherwise pin that whole
+/// buffer.
+fn compact(message: &Message) -> Message {
+    let mut m = message.clone();
+    if let Ok(topic) = mqtt_codec::TopicName::new(message.topic.as_str()) {
+        m.topic = topic;
+    }
+    m.payload = bytes::Bytes::copy_from_slice(&message.payload);
+    m
 }
