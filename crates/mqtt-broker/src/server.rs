@@ -8,7 +8,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, Listener};
+use crate::config::{Config, Listener, ListenerProtocol, SocketDomain};
 use crate::connection;
 use crate::hub::Hub;
 
@@ -42,7 +42,22 @@ impl Broker {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
         for l in &config.listeners {
-            let addresses = listener_addresses(l);
+            if let Some(reason) = unsupported(l) {
+                // Never serve plain MQTT where the configuration asked for TLS or WebSockets.
+                error!(
+                    "Error: listener on port {} not opened: {reason} is not supported yet.",
+                    l.port
+                );
+                continue;
+            }
+            let addresses: Vec<SocketAddr> = listener_addresses(l)
+                .into_iter()
+                .filter(|a| match l.socket_domain {
+                    Some(SocketDomain::Ipv4) => a.is_ipv4(),
+                    Some(SocketDomain::Ipv6) => a.is_ipv6(),
+                    None => true,
+                })
+                .collect();
             for address in addresses {
                 match bind(&address) {
                     Ok(socket) => {
@@ -196,6 +211,19 @@ async fn accept_loop(
         if conn_tx.send(fut).is_err() {
             return;
         }
+    }
+}
+
+/// What a listener asks for that this version cannot provide.
+fn unsupported(l: &Listener) -> Option<&'static str> {
+    if l.tls.is_some() {
+        Some("TLS (certfile/keyfile)")
+    } else if l.protocol == ListenerProtocol::WebSockets {
+        Some("protocol websockets")
+    } else if l.unix_socket.is_some() {
+        Some("a unix socket listener")
+    } else {
+        None
     }
 }
 

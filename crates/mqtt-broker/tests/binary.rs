@@ -186,3 +186,43 @@ fn log_file_is_reopened_on_sighup() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tls_and_websockets_listeners_are_never_served_as_plain_mqtt() {
+    // Until TLS and WebSockets land, such listeners stay closed (with an error in the log)
+    // rather than accepting unencrypted MQTT where the configuration asked for TLS.
+    let dir = std::env::temp_dir().join(format!("mqtt-broker-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("broker.conf");
+    let (plain, tls, ws) = (free_port(), free_port(), free_port());
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {plain} 127.0.0.1\nallow_anonymous true\n\
+             listener {tls} 127.0.0.1\ncertfile {d}/cert.pem\nkeyfile {d}/key.pem\n\
+             listener {ws} 127.0.0.1\nprotocol websockets\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    // The listeners are opened in the order of the file: the last message is the WebSockets one.
+    let (_b, lines) = start(
+        &["-c", conf.to_str().unwrap()],
+        &format!("port {ws} not opened"),
+    );
+    let log = lines.join("\n");
+    assert!(
+        log.contains(&format!("listener on port {tls} not opened: TLS")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "listener on port {ws} not opened: protocol websockets"
+        )),
+        "{log}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", tls)).is_err());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", ws)).is_err());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", plain)).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
