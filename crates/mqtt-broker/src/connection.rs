@@ -340,10 +340,13 @@ impl Connection {
                 }
             }
             Event::PeerDisconnected(d) => {
-                return Step::Close(if d.reason_code == ReasonCode::DisconnectWithWillMessage {
-                    Ending::WithWill
-                } else {
+                // [MQTT-3.1.2-8] (5.0): only a Normal disconnection (0x00) removes the will; any
+                // other reason, 0x04 included, publishes it. (Mosquitto 2.0 also drops it for
+                // error reasons; the specification does not.)
+                return Step::Close(if d.reason_code == ReasonCode::Success {
                     Ending::Normal
+                } else {
+                    Ending::WithWill
                 });
             }
             Event::ProtocolViolation(v) => {

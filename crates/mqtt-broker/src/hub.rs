@@ -228,6 +228,10 @@ impl Hub {
                     st.session.connection_lost();
                 }
                 if connect.clean_start {
+                    // The old session ends here: its pending timers (will delay, expiry) must
+                    // see that something happened and stand down.
+                    st.generation += 1;
+                    st.will = None;
                     drop(st);
                     self.subscriptions_write().remove_client(&old);
                     old.0.wake.notify_one();
@@ -527,15 +531,21 @@ impl Hub {
             let shared = std::mem::take(&mut st.shared);
             st.session
                 .pending_messages()
+                // [MQTT-4.8.2-5] (5.0) a QoS 2 delivery started with this client is completed with
+                // it or not at all: never handed to another member.
+                .filter(|(_, m)| m.qos != QoS::ExactlyOnce)
                 .filter_map(|(id, m)| shared.get(&id).map(|g| (*g, m.clone())))
                 .collect()
         };
-        if clients
+        if !clients
             .get(&client.0.id)
             .is_some_and(|c| Arc::ptr_eq(&c.0, &client.0))
         {
-            clients.remove(&client.0.id);
+            // A newer session with the same client id replaced this one; its subscriptions are
+            // the newer session's, keyed by the same id.
+            return;
         }
+        clients.remove(&client.0.id);
         drop(clients);
         let mut handed = Vec::new();
         {

@@ -280,7 +280,7 @@ async fn overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
 #[tokio::test]
 async fn no_local_and_retain_as_published() {
     // [MQTT-3.8.3-3] No Local: not sent back to the publisher's connection.
-    // [MQTT-3.3.1-12] Retain As Published keeps the RETAIN flag.
+    // [MQTT-3.3.1-13] Retain As Published keeps the RETAIN flag.
     let broker = TestBroker::start().await;
     let mut c = RawClient::connect(broker.addr, V5, "self").await;
     let opts = SubscriptionOptions {
@@ -634,5 +634,64 @@ async fn persistent_client_expiration_ends_3_1_1_sessions() {
         assert!(gone.elapsed() < WAIT, "session did not expire");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn clean_start_reconnect_stops_the_old_sessions_timers() {
+    // [MQTT-3.1.2-4] Clean Start 1 discards the existing session: its expiry must not later
+    // remove the new session's subscriptions, and its delayed will must not fire.
+    let broker = TestBroker::start().await;
+    let mut watcher = RawClient::connect(broker.addr, V5, "watcher").await;
+    watcher.subscribe("w/#", QoS::AtMostOnce).await;
+    let mut first = connect_packet(V5, "phoenix", false);
+    first.properties.session_expiry_interval = Some(1);
+    first.will = Some(LastWill {
+        topic: TopicName::new("w/phoenix").unwrap(),
+        payload: "old will".into(),
+        properties: WillProperties {
+            will_delay_interval: Some(1),
+            ..Default::default()
+        },
+        ..LastWill::default()
+    });
+    let (c, _) = RawClient::connect_with(broker.addr, first).await;
+    drop(c); // abrupt: will delayed by 1 s, session expires in 1 s
+    let (mut again, ack) =
+        RawClient::connect_with(broker.addr, connect_packet(V5, "phoenix", true)).await;
+    assert!(!ack.session_present);
+    again.subscribe("news", QoS::AtMostOnce).await;
+    // Past both the old will delay and the old expiry:
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        watcher.try_recv().await.is_none(),
+        "the old will was published"
+    );
+    let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
+    publ.publish("news", "still subscribed", QoS::AtMostOnce, false)
+        .await;
+    assert_eq!(again.expect_publish().await.payload, "still subscribed");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn will_is_published_after_disconnect_with_an_error_reason() {
+    // [MQTT-3.1.2-8] (5.0): the will is removed only by a Normal disconnection (0x00).
+    let broker = TestBroker::start().await;
+    let mut watcher = RawClient::connect(broker.addr, V5, "watcher").await;
+    watcher.subscribe("w/#", QoS::AtMostOnce).await;
+    let mut c = connect_packet(V5, "erring", true);
+    c.will = Some(LastWill {
+        topic: TopicName::new("w/erring").unwrap(),
+        payload: "error exit".into(),
+        ..LastWill::default()
+    });
+    let (mut client, _) = RawClient::connect_with(broker.addr, c).await;
+    client
+        .send(Packet::Disconnect(Disconnect::new(
+            ReasonCode::UnspecifiedError,
+        )))
+        .await;
+    assert_eq!(watcher.expect_publish().await.payload, "error exit");
     broker.stop().await;
 }
