@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use mqtt_codec::{
     ConnAck, ConnAckProperties, Connect, MqttString, ProtocolVersion, QoS, ReasonCode,
-    RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    RetainHandling, SubAck, Subscribe, TopicName, UnsubAck, Unsubscribe,
 };
 use mqtt_session::{Config as SessionConfig, Message, Session};
 use tracing::{debug, info};
@@ -50,6 +50,8 @@ pub struct Hub {
     clients: Mutex<HashMap<Arc<str>, ClientRef>>,
     subscriptions: RwLock<SubscriptionTable<ClientRef>>,
     retained: RwLock<RetainedStore>,
+    /// When retained messages with a Message Expiry Interval expire (spec 3.3.2.3.3).
+    retained_expiry: Mutex<HashMap<TopicName, mqtt_session::Instant>>,
     pub(crate) metrics: Metrics,
     next_conn_id: AtomicU64,
     next_auto_id: AtomicU64,
@@ -63,6 +65,7 @@ impl Hub {
             clients: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(SubscriptionTable::default()),
             retained: RwLock::new(RetainedStore::default()),
+            retained_expiry: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             next_conn_id: AtomicU64::new(1),
             next_auto_id: AtomicU64::new(1),
@@ -335,7 +338,22 @@ impl Hub {
 
     fn route(&self, from: Option<&ClientRef>, message: Message) -> usize {
         if message.retain {
-            self.retained_write().set(compact(&message));
+            let kept = compact(&message);
+            let mut expiry = self
+                .retained_expiry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match kept.properties.message_expiry_interval {
+                Some(secs) if !kept.payload.is_empty() => {
+                    let at = clock::now() + Duration::from_secs(u64::from(secs));
+                    expiry.insert(kept.topic.clone(), at);
+                }
+                _ => {
+                    expiry.remove(&kept.topic);
+                }
+            }
+            drop(expiry);
+            self.retained_write().set(kept);
         }
         let mut matches = Matches::default();
         self.subscriptions_read()
@@ -430,7 +448,11 @@ impl Hub {
             if send_retained && !filter.is_shared() {
                 let mut found = Vec::new();
                 self.retained_read().matching(&filter, &mut found);
+                let now = clock::now();
                 for mut m in found {
+                    if !self.retained_still_valid(&mut m, now) {
+                        continue;
+                    }
                     m.qos = m.qos.min(options.qos);
                     // Retained messages keep RETAIN 1 when sent because of a new subscription
                     // [MQTT-3.3.1-8] (5.0: [MQTT-3.3.1-9]).
@@ -443,6 +465,29 @@ impl Hub {
             }
         }
         (SubAck::new(subscribe.packet_id, codes), retained)
+    }
+
+    /// Whether a retained message is still within its Message Expiry Interval; if so, its
+    /// interval becomes the time left [MQTT-3.3.2-6]. An expired one is deleted
+    /// [MQTT-3.3.2-5].
+    fn retained_still_valid(&self, m: &mut Message, now: mqtt_session::Instant) -> bool {
+        let mut expiry = self
+            .retained_expiry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(&at) = expiry.get(&m.topic) else {
+            return true;
+        };
+        if now >= at {
+            expiry.remove(&m.topic);
+            drop(expiry);
+            self.retained_write().remove(&m.topic);
+            return false;
+        }
+        let left_ms = at.as_millis() - now.as_millis();
+        m.properties.message_expiry_interval =
+            Some(u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX));
+        true
     }
 
     /// Handles an UNSUBSCRIBE and returns the UNSUBACK.

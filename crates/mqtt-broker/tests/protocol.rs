@@ -695,3 +695,37 @@ async fn will_is_published_after_disconnect_with_an_error_reason() {
     assert_eq!(watcher.expect_publish().await.payload, "error exit");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn retained_messages_expire() {
+    // [MQTT-3.3.2-5] an expired retained message is not sent; [MQTT-3.3.2-6] a live one carries
+    // the time it has left.
+    let broker = TestBroker::start().await;
+    let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
+    let p = Publish {
+        qos: PublishQos::AtLeastOnce(PacketId::new(1).unwrap()),
+        retain: true,
+        topic: TopicName::new("expiring").unwrap(),
+        payload: "soon gone".into(),
+        properties: PublishProperties {
+            message_expiry_interval: Some(1),
+            ..Default::default()
+        },
+        ..Publish::default()
+    };
+    publ.send(Packet::Publish(p)).await;
+    assert!(matches!(publ.recv().await, Some(Packet::PubAck(_))));
+    let mut early = RawClient::connect(broker.addr, V5, "early").await;
+    early.subscribe("expiring", QoS::AtMostOnce).await;
+    let got = early.expect_publish().await;
+    assert!(got.retain);
+    assert_eq!(got.properties.message_expiry_interval, Some(1));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut late = RawClient::connect(broker.addr, V5, "late").await;
+    late.subscribe("expiring", QoS::AtMostOnce).await;
+    assert!(
+        late.try_recv().await.is_none(),
+        "expired retained message delivered"
+    );
+    broker.stop().await;
+}
