@@ -729,3 +729,146 @@ async fn retained_messages_expire() {
     );
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn messages_of_a_topic_arrive_in_publishing_order() {
+    // [MQTT-4.6.0-5] / [MQTT-4.6.0-6]: an Ordered Topic keeps the publisher's order, here across
+    // the in-flight window (20) and its queue.
+    let broker = TestBroker::start().await;
+    let mut sub = RawClient::connect(broker.addr, V4, "ordered-sub").await;
+    sub.subscribe("ordered", QoS::AtLeastOnce).await;
+    let mut publ = RawClient::connect(broker.addr, V4, "ordered-pub").await;
+    for i in 0..200 {
+        publ.publish("ordered", &i.to_string(), QoS::AtLeastOnce, false)
+            .await;
+    }
+    for i in 0..200 {
+        assert_eq!(sub.expect_publish().await.payload, i.to_string());
+    }
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn subscribe_several_filters_and_unsubscribe_one() {
+    // [MQTT-3.8.4-5]/[MQTT-3.9.3-1] one SUBACK code per filter, in order; [MQTT-3.10.4-1]
+    // UNSUBSCRIBE deletes the subscription; 5.0 UNSUBACK says which existed.
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr, V5, "multi").await;
+    let s = Subscribe::new(
+        PacketId::new(3).unwrap(),
+        vec![
+            (
+                TopicFilter::new("a/+").unwrap(),
+                SubscriptionOptions::with_qos(QoS::ExactlyOnce),
+            ),
+            (
+                TopicFilter::new("b").unwrap(),
+                SubscriptionOptions::with_qos(QoS::AtMostOnce),
+            ),
+        ],
+    );
+    c.send(Packet::Subscribe(s)).await;
+    match c.recv().await {
+        Some(Packet::SubAck(a)) => {
+            assert_eq!(a.packet_id.get(), 3);
+            assert_eq!(
+                a.reason_codes,
+                [ReasonCode::GrantedQoS2, ReasonCode::GRANTED_QOS_0]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let u = Unsubscribe::new(
+        PacketId::new(4).unwrap(),
+        vec![
+            TopicFilter::new("b").unwrap(),
+            TopicFilter::new("never").unwrap(),
+        ],
+    );
+    c.send(Packet::Unsubscribe(u)).await;
+    match c.recv().await {
+        Some(Packet::UnsubAck(a)) => assert_eq!(
+            a.reason_codes,
+            [ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut publ = RawClient::connect(broker.addr, V5, "multi-pub").await;
+    publ.publish("b", "gone", QoS::AtMostOnce, false).await;
+    publ.publish("a/x", "kept", QoS::AtMostOnce, false).await;
+    assert_eq!(c.expect_publish().await.payload, "kept");
+    assert!(c.try_recv().await.is_none());
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn listener_max_qos_caps_grants_and_is_enforced() {
+    // [MQTT-3.2.2-9] Maximum QoS announced; [MQTT-3.2.2-10] SUBSCRIBE at QoS 2 still accepted
+    // (granted 1); a QoS 2 PUBLISH above it gets DISCONNECT 0x9B.
+    let broker = TestBroker::with_config(|c| {
+        for l in &mut c.listeners {
+            l.max_qos = QoS::AtLeastOnce;
+        }
+    })
+    .await;
+    let (mut c, ack) =
+        RawClient::connect_with(broker.addr, connect_packet(V5, "capped", true)).await;
+    assert_eq!(ack.properties.maximum_qos, Some(QoS::AtLeastOnce));
+    let granted = c.subscribe("x", QoS::ExactlyOnce).await;
+    assert_eq!(granted.reason_codes, [ReasonCode::GrantedQoS1]);
+    c.send(Packet::Publish(Publish {
+        qos: PublishQos::ExactlyOnce(PacketId::new(1).unwrap()),
+        topic: TopicName::new("x").unwrap(),
+        ..Publish::default()
+    }))
+    .await;
+    assert_eq!(
+        c.until_closed().await,
+        [Packet::Disconnect(Disconnect::new(
+            ReasonCode::QoSNotSupported
+        ))]
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn retained_wills_and_refusals_that_close() {
+    // [MQTT-3.1.2-17] (3.1.1) a will with Will Retain 1 is published as a retained message.
+    let broker = TestBroker::start().await;
+    let mut c = connect_packet(V4, "lastword", true);
+    c.will = Some(LastWill {
+        topic: TopicName::new("status/lastword").unwrap(),
+        payload: "offline".into(),
+        retain: true,
+        ..LastWill::default()
+    });
+    let (client, _) = RawClient::connect_with(broker.addr, c).await;
+    drop(client);
+    // The will is retained: a subscriber arriving later still gets it, with RETAIN 1.
+    let mut late = RawClient::connect(broker.addr, V4, "late").await;
+    let mut got = None;
+    for _ in 0..50 {
+        late.subscribe("status/#", QoS::AtMostOnce).await;
+        if let Some(Packet::Publish(p)) = late.try_recv().await {
+            got = Some(p);
+            break;
+        }
+    }
+    let will = got.expect("retained will");
+    assert!(will.retain);
+    assert_eq!(will.payload, "offline");
+    // [MQTT-3.2.2-5] (3.1.1) a refused CONNECT is answered, then the connection is closed.
+    let refusing = TestBroker::with_config(|c| {
+        for l in &mut c.listeners {
+            l.security.allow_anonymous = Some(false);
+        }
+    })
+    .await;
+    let mut c = RawClient::open(refusing.addr, V4).await;
+    c.send(Packet::from(connect_packet(V4, "nobody", true)))
+        .await;
+    let got = c.until_closed().await;
+    assert!(matches!(&got[..], [Packet::ConnAck(a)] if a.reason_code == ReasonCode::NotAuthorized));
+    refusing.stop().await;
+    broker.stop().await;
+}
