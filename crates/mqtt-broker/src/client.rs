@@ -37,6 +37,8 @@ pub(crate) struct ClientState {
     pub(crate) username: Option<String>,
     /// MQTT 3.1/3.1.1 Clean Session, or MQTT 5 Clean Start.
     pub(crate) clean_start: bool,
+    /// The `mount_point` of the listener the client connected through.
+    pub(crate) mount_point: Option<Arc<str>>,
     /// Messages this client got through a shared subscription and has not completed: if its
     /// session ends, they go to another member of the group (spec 4.8.2).
     pub(crate) shared: std::collections::HashMap<mqtt_session::MessageId, crate::router::GroupId>,

@@ -87,6 +87,7 @@ pub(crate) async fn serve<S>(
         conn_id: accepted.conn_id,
         version: connect.protocol,
         max_qos: listener.max_qos,
+        mount_point: listener.mount_point.clone(),
         wbuf: BytesMut::with_capacity(4096),
     };
     let ending = conn.run(&mut rd, &mut wr, rbuf, decoder, shutdown).await;
@@ -176,6 +177,8 @@ struct Connection {
     conn_id: u64,
     version: ProtocolVersion,
     max_qos: mqtt_codec::QoS,
+    /// The listener's `mount_point`.
+    mount_point: Option<String>,
     wbuf: BytesMut,
 }
 
@@ -295,7 +298,12 @@ impl Connection {
 
     fn handle_event(&mut self, event: Event) -> Step {
         match event {
-            Event::Message { message, ack } => {
+            Event::Message { mut message, ack } => {
+                if let Some(mount) = &self.mount_point {
+                    if let Some(t) = crate::mount::topic_in(mount, &message.topic) {
+                        message.topic = t;
+                    }
+                }
                 let limit = self.hub.config.message_size_limit.unwrap_or(0) as usize;
                 let reason = if limit != 0 && message.payload.len() > limit {
                     // Mosquitto: not forwarded, the flow completes with 0x83 in 5.0.
@@ -320,7 +328,14 @@ impl Connection {
                     }
                 }
             }
-            Event::Subscribe(s) => {
+            Event::Subscribe(mut s) => {
+                if let Some(mount) = &self.mount_point {
+                    for (filter, _) in &mut s.filters {
+                        if let Some(f) = crate::mount::filter_in(mount, filter) {
+                            *filter = f;
+                        }
+                    }
+                }
                 let (suback, retained) =
                     self.hub
                         .subscribe(&self.client, self.version, self.max_qos, s);
@@ -329,11 +344,24 @@ impl Connection {
                     debug!("SUBACK for {} not sent: {e}", self.client.id());
                 }
                 let now = clock::now();
-                for m in retained {
+                for mut m in retained {
+                    if let Some(mount) = &self.mount_point {
+                        match crate::mount::topic_out(mount, &m.topic) {
+                            Some(t) => m.topic = t,
+                            None => continue,
+                        }
+                    }
                     let _ = st.session.publish(now, m);
                 }
             }
-            Event::Unsubscribe(u) => {
+            Event::Unsubscribe(mut u) => {
+                if let Some(mount) = &self.mount_point {
+                    for filter in &mut u.filters {
+                        if let Some(f) = crate::mount::filter_in(mount, filter) {
+                            *filter = f;
+                        }
+                    }
+                }
                 let unsuback = self.hub.unsubscribe(&self.client, u);
                 if let Err(e) = self.client.0.lock().session.unsuback(unsuback) {
                     debug!("UNSUBACK for {} not sent: {e}", self.client.id());

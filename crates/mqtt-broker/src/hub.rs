@@ -263,6 +263,7 @@ impl Hub {
                 version: connect.protocol,
                 username: None,
                 clean_start: connect.clean_start,
+                mount_point: None,
                 shared: HashMap::new(),
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
@@ -299,9 +300,16 @@ impl Hub {
         st.version = connect.protocol;
         st.username = connect.username.as_ref().map(|u| u.to_string());
         st.clean_start = connect.clean_start;
+        st.mount_point = listener.mount_point.as_deref().map(Arc::from);
+        let mount = listener.mount_point.as_deref();
         st.will = connect.will.as_ref().map(|w| Will {
             message: Message {
-                topic: w.topic.clone(),
+                topic: match mount {
+                    Some(m) => {
+                        crate::mount::topic_in(m, &w.topic).unwrap_or_else(|| w.topic.clone())
+                    }
+                    None => w.topic.clone(),
+                },
                 payload: w.payload.clone(),
                 qos: w.qos,
                 retain: w.retain,
@@ -386,9 +394,16 @@ impl Hub {
         let mut delivered = 0;
         for (client, delivery) in targets {
             let group = delivery.group;
-            let out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
+            let mut out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
             let qos = out.qos;
             let mut st = client.0.lock();
+            if let Some(mount) = st.mount_point.clone() {
+                match crate::mount::topic_out(&mount, &out.topic) {
+                    Some(t) => out.topic = t,
+                    // Outside the client's mount point: not for it.
+                    None => continue,
+                }
+            }
             match st.session.publish(now, out) {
                 Ok(id) => {
                     if let (Some(group), true) = (group, qos != QoS::AtMostOnce) {

@@ -25,6 +25,7 @@ mod connection;
 mod hub;
 pub mod log;
 mod metrics;
+mod mount;
 pub mod router;
 pub mod server;
 mod sys;

@@ -872,3 +872,30 @@ async fn retained_wills_and_refusals_that_close() {
     refusing.stop().await;
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn mount_point_prefixes_topics_and_hides_the_prefix() {
+    // Mosquitto's mount_point: clients of the listener publish and subscribe under a prefix
+    // they never see.
+    let (broker, hub) = TestBroker::start_with_hub_config(|c| {
+        for l in &mut c.listeners {
+            l.mount_point = Some("tenant1/".to_owned());
+        }
+    })
+    .await;
+    let mut sub = RawClient::connect(broker.addr, V5, "m-sub").await;
+    sub.subscribe("sensors/#", QoS::AtMostOnce).await;
+    let mut publ = RawClient::connect(broker.addr, V5, "m-pub").await;
+    publ.publish("sensors/t", "21", QoS::AtMostOnce, true).await;
+    let got = sub.expect_publish().await;
+    assert_eq!(got.topic, "sensors/t");
+    assert_eq!(hub.subscriptions_of("m-sub"), 1);
+    let mut late = RawClient::connect(broker.addr, V5, "m-late").await;
+    late.subscribe("sensors/t", QoS::AtMostOnce).await;
+    let retained = late.expect_publish().await;
+    assert_eq!(
+        (retained.topic.as_str(), retained.retain),
+        ("sensors/t", true)
+    );
+    broker.stop().await;
+}
