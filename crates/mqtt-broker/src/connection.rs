@@ -285,7 +285,7 @@ impl Connection {
                 return Step::Close(Ending::TakenOver);
             }
             st.session.handle_packet(clock::now(), packet);
-            std::iter::from_fn(|| st.session.poll_event()).collect()
+            drain_events(&mut st)
         };
         let mut step = Step::Continue;
         for event in events {
@@ -403,10 +403,9 @@ impl Connection {
                     self.client.id()
                 );
             }
-            Event::PublishCompleted { id, .. } | Event::PublishDropped { id, .. } => {
-                self.hub.forget_shared(&self.client, id);
-            }
-            Event::Connected(_)
+            Event::PublishCompleted { .. }
+            | Event::PublishDropped { .. }
+            | Event::Connected(_)
             | Event::ConnectionRefused(_)
             | Event::Subscribed(_)
             | Event::Unsubscribed(_)
@@ -424,7 +423,6 @@ impl Connection {
         if st.owner != Some(self.conn_id) {
             return None;
         }
-        let mut events = Vec::new();
         while let Some(p) = st.session.poll_transmit(now) {
             if p.encode(self.version, &mut self.wbuf).is_err() {
                 debug!(
@@ -434,9 +432,7 @@ impl Connection {
                 );
             }
         }
-        while let Some(e) = st.session.poll_event() {
-            events.push(e);
-        }
+        let events = drain_events(&mut st);
         let closed = st.session.connection_state() == ConnectionState::Closed;
         let timeout = st.session.poll_timeout().map(|t| clock::until(now, t));
         drop(st);
@@ -468,4 +464,18 @@ impl Connection {
         }
         let _ = wr.shutdown().await;
     }
+}
+
+/// The session's pending events, taken while its lock is held. Completed or dropped deliveries
+/// no longer need handing over to another shared-subscription member: they are forgotten here,
+/// under the lock already taken, rather than with a second lock per message.
+fn drain_events(st: &mut crate::client::ClientState) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(e) = st.session.poll_event() {
+        if let Event::PublishCompleted { id, .. } | Event::PublishDropped { id, .. } = &e {
+            st.shared.remove(id);
+        }
+        events.push(e);
+    }
+    events
 }

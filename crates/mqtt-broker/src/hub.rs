@@ -126,18 +126,15 @@ impl Hub {
     /// The session configuration for clients of `listener`.
     fn session_config(&self, listener: &Listener) -> SessionConfig {
         let c = &self.config;
+        // max_inflight_messages 0 means no limit.
+        let inflight = match c.max_inflight_messages {
+            0 => u16::MAX,
+            n => n,
+        };
         SessionConfig {
-            max_inflight: if c.max_inflight_messages == 0 {
-                u16::MAX
-            } else {
-                c.max_inflight_messages
-            },
+            max_inflight: inflight,
             // Mosquitto announces its in-flight limit as Receive Maximum.
-            receive_maximum: if c.max_inflight_messages == 0 {
-                u16::MAX
-            } else {
-                c.max_inflight_messages
-            },
+            receive_maximum: inflight,
             topic_alias_maximum: listener.max_topic_alias,
             max_packet_size: c.max_packet_size.and_then(NonZeroU32::new),
             max_queued_messages: c.max_queued_messages,
@@ -634,11 +631,6 @@ impl Hub {
                 target.id()
             );
         }
-    }
-
-    /// A message delivered to `client` completed or was dropped: it no longer needs handing over.
-    pub(crate) fn forget_shared(&self, client: &ClientRef, id: mqtt_session::MessageId) {
-        client.0.lock().shared.remove(&id);
     }
 }
 
