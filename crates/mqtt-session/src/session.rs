@@ -544,12 +544,7 @@ impl Session {
         filters: Vec<(TopicFilter, SubscriptionOptions)>,
         properties: SubscribeProperties,
     ) -> Result<PacketId, RequestError> {
-        self.check_request(filters.is_empty())?;
-        let packet_id = self
-            .out
-            .allocate_packet_id()
-            .ok_or(RequestError::NoPacketId)?;
-        self.out.requests.push(packet_id);
+        let packet_id = self.new_request(filters.is_empty())?;
         self.transmit.push_back(Packet::Subscribe(Subscribe {
             packet_id,
             properties,
@@ -564,17 +559,24 @@ impl Session {
         filters: Vec<TopicFilter>,
         properties: UnsubscribeProperties,
     ) -> Result<PacketId, RequestError> {
-        self.check_request(filters.is_empty())?;
-        let packet_id = self
-            .out
-            .allocate_packet_id()
-            .ok_or(RequestError::NoPacketId)?;
-        self.out.requests.push(packet_id);
+        let packet_id = self.new_request(filters.is_empty())?;
         self.transmit.push_back(Packet::Unsubscribe(Unsubscribe {
             packet_id,
             properties,
             filters,
         }));
+        Ok(packet_id)
+    }
+
+    /// Checks a SUBSCRIBE/UNSUBSCRIBE request and reserves its Packet Identifier until the
+    /// acknowledgement.
+    fn new_request(&mut self, empty: bool) -> Result<PacketId, RequestError> {
+        self.check_request(empty)?;
+        let packet_id = self
+            .out
+            .allocate_packet_id()
+            .ok_or(RequestError::NoPacketId)?;
+        self.out.requests.push(packet_id);
         Ok(packet_id)
     }
 
