@@ -115,7 +115,7 @@ pub fn expected_rejection(packet: &Packet, version: ProtocolVersion) -> Option<E
         Packet::Connect(c) if !v5 && c.client_id.is_empty() && !c.clean_start => {
             Some(EncodeError::EmptyClientIdWithoutCleanSession)
         }
-        Packet::Publish(p) if p.topic.is_empty() && (!v5 || p.properties.topic_alias.is_none()) => {
+        Packet::Publish(p) if p.topic.is_empty() && (!v5 || p.topic_alias.is_none()) => {
             Some(EncodeError::EmptyTopic)
         }
         Packet::Subscribe(s)
@@ -166,14 +166,14 @@ pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) ->
             let qos = publish_qos(u)?;
             let dup = qos != PublishQos::AtMostOnce && u.arbitrary()?;
             let retain = u.arbitrary()?;
-            let properties = if v5 {
-                publish_props(u)?
+            let (topic_alias, properties) = if v5 {
+                (opt(u, packet_id)?, publish_props(u)?)
             } else {
                 Default::default()
             };
             // The empty topic stands for a Topic Alias (5.0 only); now and then it is also used
             // without one, which the encoder must refuse.
-            let alias_only = if properties.topic_alias.is_some() {
+            let alias_only = if topic_alias.is_some() {
                 u.ratio(1u8, 3)?
             } else {
                 u.ratio(1u8, 32)?
@@ -188,7 +188,8 @@ pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) ->
                 qos,
                 retain,
                 topic,
-                properties,
+                topic_alias,
+                properties: properties.into(),
                 payload: bytes(u)?,
             })
         }
@@ -332,7 +333,7 @@ pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) ->
         Kind::PingResp => Packet::PingResp,
         Kind::Disconnect => {
             if v5 {
-                Packet::Disconnect(Disconnect {
+                Packet::from(Disconnect {
                     reason_code: reason(u, PacketType::Disconnect)?,
                     properties: DisconnectProperties {
                         session_expiry_interval: opt(u, |u| u.arbitrary())?,
@@ -342,7 +343,7 @@ pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) ->
                     },
                 })
             } else {
-                Packet::Disconnect(Disconnect::default())
+                Packet::from(Disconnect::default())
             }
         }
         // Built for every version: before 5.0 the encoder must refuse it.
@@ -353,7 +354,7 @@ pub fn packet(u: &mut Unstructured<'_>, kind: Kind, version: ProtocolVersion) ->
             } else {
                 None
             };
-            Packet::Auth(Auth {
+            Packet::from(Auth {
                 reason_code: reason(u, PacketType::Auth)?,
                 properties: AuthProperties {
                     authentication_method,
@@ -499,7 +500,6 @@ fn publish_props(u: &mut Unstructured<'_>) -> Result<PublishProperties> {
     Ok(PublishProperties {
         payload_format_indicator: opt(u, |u| u.arbitrary())?,
         message_expiry_interval: opt(u, |u| u.arbitrary())?,
-        topic_alias: opt(u, packet_id)?,
         response_topic: opt(u, topic_name)?,
         correlation_data: opt(u, bytes)?,
         content_type: opt(u, string)?,

@@ -219,7 +219,7 @@ impl Connection {
                         );
                         if self.version.is_v5() {
                             self.wbuf.clear();
-                            let d = Packet::Disconnect(Disconnect::new(e.reason_code()));
+                            let d = Packet::from(Disconnect::new(e.reason_code()));
                             let _ = d.encode(self.version, &mut self.wbuf);
                             let _ = wr.write_all(&self.wbuf).await;
                         }
@@ -457,7 +457,7 @@ impl Connection {
     async fn send_taken_over<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
         if self.version.is_v5() {
             self.wbuf.clear();
-            let d = Packet::Disconnect(Disconnect::new(ReasonCode::SessionTakenOver));
+            let d = Packet::from(Disconnect::new(ReasonCode::SessionTakenOver));
             if d.encode(self.version, &mut self.wbuf).is_ok() {
                 let _ = wr.write_all(&self.wbuf).await;
             }

@@ -318,7 +318,8 @@ impl Hub {
                     correlation_data: w.properties.correlation_data.clone(),
                     user_properties: w.properties.user_properties.clone(),
                     ..Default::default()
-                },
+                }
+                .into(),
             },
             delay: w.properties.will_delay_interval.unwrap_or(0),
         });
@@ -697,8 +698,11 @@ impl Delivery {
         // [MQTT-3.3.1-9] (3.1.1) / [MQTT-3.3.1-12] (5.0): RETAIN 0 for normal forwarding unless
         // Retain As Published.
         out.retain = message.retain && self.retain_as_published;
-        out.properties.subscription_identifiers = self.identifiers;
-        out.properties.topic_alias = None;
+        // Written only when there is something to write: writing allocates the message's own
+        // property set (copy-on-write), and most deliveries carry no identifier.
+        if !self.identifiers.is_empty() || !out.properties.subscription_identifiers.is_empty() {
+            out.properties.subscription_identifiers = self.identifiers;
+        }
         out
     }
 }

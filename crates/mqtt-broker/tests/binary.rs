@@ -137,7 +137,7 @@ async fn sigterm_stops_it_cleanly_and_clients_are_told() {
     // MQTT 5 clients get DISCONNECT 0x8B Server shutting down.
     assert_eq!(
         c.until_closed().await,
-        [Packet::Disconnect(Disconnect::new(
+        [Packet::from(Disconnect::new(
             ReasonCode::ServerShuttingDown
         ))]
     );

@@ -195,7 +195,8 @@ async fn mosquitto_rr_request_response() {
         properties: PublishProperties {
             correlation_data: request.properties.correlation_data.clone(),
             ..Default::default()
-        },
+        }
+        .into(),
         ..Publish::default()
     };
     responder.send(Packet::Publish(reply)).await;

@@ -120,9 +120,7 @@ async fn client_id_takeover_closes_the_old_connection() {
     let got = first.until_closed().await;
     assert_eq!(
         got,
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::SessionTakenOver
-        ))]
+        [Packet::from(Disconnect::new(ReasonCode::SessionTakenOver))]
     );
     broker.stop().await;
 }
@@ -170,9 +168,7 @@ async fn malformed_packet_disconnects_only_that_client() {
         .await;
     assert_eq!(
         bad.until_closed().await,
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::MalformedPacket
-        ))]
+        [Packet::from(Disconnect::new(ReasonCode::MalformedPacket))]
     );
     let mut publ = RawClient::connect(broker.addr, V5, "pub").await;
     publ.publish("t", "still here", QoS::AtMostOnce, false)
@@ -190,9 +186,7 @@ async fn second_connect_is_a_protocol_error() {
         .await;
     assert_eq!(
         c.until_closed().await,
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::ProtocolError
-        ))]
+        [Packet::from(Disconnect::new(ReasonCode::ProtocolError))]
     );
     broker.stop().await;
 }
@@ -426,9 +420,7 @@ async fn hostile_inputs_are_refused_and_the_broker_stays_up() {
     big.send_raw(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F]).await;
     assert_eq!(
         big.until_closed().await,
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::PacketTooLarge
-        ))]
+        [Packet::from(Disconnect::new(ReasonCode::PacketTooLarge))]
     );
     // A huge client id and a topic of 65,535 bytes with 30,000 levels.
     let long_id = "i".repeat(60_000);
@@ -573,10 +565,7 @@ async fn inbound_topic_aliases_and_extended_auth() {
                 TopicName::new(topic).unwrap()
             },
             payload: payload.to_string().into(),
-            properties: PublishProperties {
-                topic_alias: std::num::NonZeroU16::new(1),
-                ..Default::default()
-            },
+            topic_alias: std::num::NonZeroU16::new(1),
             ..Publish::default()
         })
     };
@@ -688,9 +677,7 @@ async fn will_is_published_after_disconnect_with_an_error_reason() {
     });
     let (mut client, _) = RawClient::connect_with(broker.addr, c).await;
     client
-        .send(Packet::Disconnect(Disconnect::new(
-            ReasonCode::UnspecifiedError,
-        )))
+        .send(Packet::from(Disconnect::new(ReasonCode::UnspecifiedError)))
         .await;
     assert_eq!(watcher.expect_publish().await.payload, "error exit");
     broker.stop().await;
@@ -710,7 +697,8 @@ async fn retained_messages_expire() {
         properties: PublishProperties {
             message_expiry_interval: Some(1),
             ..Default::default()
-        },
+        }
+        .into(),
         ..Publish::default()
     };
     publ.send(Packet::Publish(p)).await;
@@ -824,9 +812,7 @@ async fn listener_max_qos_caps_grants_and_is_enforced() {
     .await;
     assert_eq!(
         c.until_closed().await,
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::QoSNotSupported
-        ))]
+        [Packet::from(Disconnect::new(ReasonCode::QoSNotSupported))]
     );
     broker.stop().await;
 }

@@ -46,6 +46,9 @@ const BATCH_BYTES: usize = 1 << 20;
 /// well under a nanosecond per iteration.
 const MAX_BATCH: usize = 64;
 
+/// Packets in one streamed receive buffer.
+const STREAM_PACKETS: usize = 64;
+
 const TOPIC: &str = "sensors/building-1/floor-3/room-42/temperature";
 
 /// One packet in both libraries' representations.
@@ -313,6 +316,40 @@ where
                 (packet, buf)
             },
             batch,
+        );
+    });
+    group.finish();
+
+    // Steady-state streaming: STREAM packets back to back in one receive buffer.
+    let stream_n = (BATCH_BYTES / len).clamp(1, STREAM_PACKETS);
+    let mut stream = BytesMut::with_capacity(len * stream_n);
+    for _ in 0..stream_n {
+        stream.extend_from_slice(&wire);
+    }
+    let mut group = c.benchmark_group(format!("decode_stream/{name}"));
+    group.throughput(Throughput::Bytes((len * stream_n) as u64));
+    group.bench_function("mqtt-codec", |b| {
+        b.iter_batched(
+            || (stream.clone(), Vec::with_capacity(stream_n)),
+            |(mut buf, mut out)| {
+                while let Ok(Some(packet)) = decoder.decode(black_box(&mut buf)) {
+                    out.push(packet);
+                }
+                (out, buf)
+            },
+            BatchSize::NumIterations(8),
+        );
+    });
+    group.bench_function("mqttbytes", |b| {
+        b.iter_batched(
+            || (stream.clone(), Vec::with_capacity(stream_n)),
+            |(mut buf, mut out)| {
+                while let Ok(packet) = read(black_box(&mut buf), MAX_PACKET) {
+                    out.push(packet);
+                }
+                (out, buf)
+            },
+            BatchSize::NumIterations(8),
         );
     });
     group.finish();

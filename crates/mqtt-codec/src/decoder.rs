@@ -5,8 +5,9 @@ use bytes::{Buf, BytesMut};
 
 use crate::error::DecodeError;
 use crate::packet::{Packet, PacketType};
+use crate::publish::Publish;
 use crate::version::ProtocolVersion;
-use crate::wire::{read_varint, VarInt, MAX_REMAINING_LENGTH};
+use crate::wire::{read_varint, Reader, VarInt, MAX_REMAINING_LENGTH};
 
 /// The default maximum packet size: the largest packet MQTT can express (268,435,460 bytes).
 /// Servers should set a smaller one.
@@ -116,10 +117,16 @@ impl Decoder {
             buf.reserve(size - buf.len());
             return Ok(None);
         }
-        let mut frame = buf.split_to(size);
-        frame.advance(header);
+        buf.advance(header);
+        let body = buf.split_to(remaining).freeze();
         let version = self.version.unwrap_or(ProtocolVersion::V3_1_1);
-        let packet = Packet::decode_body(first_byte, frame.freeze(), version)?;
+        if packet_type == Some(PacketType::Publish) {
+            // The packet that matters for throughput, decoded in place (PUBLISH takes the whole
+            // body: the payload is the rest of it).
+            let publish = Publish::decode(first_byte & 0x0F, &mut Reader::new(body), version)?;
+            return Ok(Some(Packet::Publish(publish)));
+        }
+        let packet = Packet::decode_body(first_byte, body, version)?;
         if let (None, Packet::Connect(connect)) = (self.version, &packet) {
             self.version = Some(connect.protocol);
         }

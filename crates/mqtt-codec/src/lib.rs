@@ -77,8 +77,8 @@ pub use error::{DecodeError, EncodeError};
 pub use packet::{Packet, PacketType};
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
-    PropertyId, PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty,
-    WillProperties,
+    PropertyId, PublishProperties, SharedPublishProperties, SubscribeProperties,
+    UnsubscribeProperties, UserProperty, WillProperties,
 };
 pub use publish::{PacketId, Publish, PublishQos};
 pub use qos::QoS;

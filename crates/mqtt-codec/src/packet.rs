@@ -106,8 +106,8 @@ impl fmt::Display for PacketType {
 #[allow(missing_docs)] // each variant holds the struct of the same name
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Packet {
-    // CONNECT and CONNACK are boxed: they are rare and large, and every packet moved through a
-    // queue costs the size of the largest variant.
+    // CONNECT, CONNACK, DISCONNECT and AUTH are boxed: they are rare and large, and every packet
+    // decoded, queued or copied costs the size of the largest variant.
     Connect(Box<Connect>),
     ConnAck(Box<ConnAck>),
     Publish(Publish),
@@ -121,8 +121,8 @@ pub enum Packet {
     UnsubAck(UnsubAck),
     PingReq,
     PingResp,
-    Disconnect(Disconnect),
-    Auth(Auth),
+    Disconnect(Box<Disconnect>),
+    Auth(Box<Auth>),
 }
 
 impl Packet {
@@ -203,8 +203,10 @@ impl Packet {
             PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(&mut r, version)?),
             PacketType::PingReq => Packet::PingReq,
             PacketType::PingResp => Packet::PingResp,
-            PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(&mut r, version)?),
-            PacketType::Auth => Packet::Auth(Auth::decode(&mut r)?),
+            PacketType::Disconnect => {
+                Packet::Disconnect(Box::new(Disconnect::decode(&mut r, version)?))
+            }
+            PacketType::Auth => Packet::Auth(Box::new(Auth::decode(&mut r)?)),
         };
         r.finish()?;
         Ok(packet)
@@ -287,17 +289,17 @@ macro_rules! from_packet_struct {
     )*};
 }
 
-impl From<Connect> for Packet {
-    fn from(p: Connect) -> Packet {
-        Packet::Connect(Box::new(p))
-    }
+macro_rules! from_boxed_packet_struct {
+    ($($name:ident),*) => {$(
+        impl From<$name> for Packet {
+            fn from(p: $name) -> Packet {
+                Packet::$name(Box::new(p))
+            }
+        }
+    )*};
 }
 
-impl From<ConnAck> for Packet {
-    fn from(p: ConnAck) -> Packet {
-        Packet::ConnAck(Box::new(p))
-    }
-}
+from_boxed_packet_struct!(Connect, ConnAck, Disconnect, Auth);
 
 from_packet_struct!(
     Publish,
@@ -308,7 +310,5 @@ from_packet_struct!(
     Subscribe,
     SubAck,
     Unsubscribe,
-    UnsubAck,
-    Disconnect,
-    Auth
+    UnsubAck
 );

@@ -5,6 +5,7 @@
 //! allow it or if it repeats when it may appear once, read its value with the codec of its data
 //! type, and check the value against the rules of its section.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::num::{NonZeroU16, NonZeroU32};
 
@@ -311,7 +312,7 @@ pub(crate) trait PropertySet: Default {
 }
 
 /// Records `id` in the `seen` mask; a second appearance is a Protocol Error.
-fn first_time(id: PropertyId, seen: &mut u64) -> Result<(), DecodeError> {
+pub(crate) fn first_time(id: PropertyId, seen: &mut u64) -> Result<(), DecodeError> {
     let bit = 1u64 << (id as u8);
     if *seen & bit != 0 {
         return Err(DecodeError::DuplicateProperty(id));
@@ -454,14 +455,13 @@ property_set! {
 }
 
 property_set! {
-    /// Properties of PUBLISH (spec 3.3.2.3).
+    /// Properties of PUBLISH (spec 3.3.2.3), all but the Topic Alias, which belongs to one hop of
+    /// the message's path and is a field of [`crate::Publish`].
     PublishProperties {
         /// True when the payload is UTF-8 text.
         payload_format_indicator: bool => Flag = PayloadFormatIndicator,
         /// Remaining lifetime of the message in seconds.
         message_expiry_interval: u32 => FourByte = MessageExpiryInterval,
-        /// Topic Alias that replaces or stands for the topic name (spec 3.3.2.3.4).
-        topic_alias: NonZeroU16 => TwoByteNonZero = TopicAlias,
         /// Topic for a response; never a wildcard [MQTT-3.3.2-14].
         response_topic: TopicName => Topic = ResponseTopic,
         /// Correlation data for a response.
@@ -555,5 +555,104 @@ property_set! {
         authentication_data: Bytes => Binary = AuthenticationData,
         /// Human-readable diagnostic.
         reason_string: MqttString => Utf8 = ReasonString,
+    }
+}
+
+/// Nothing set: what an empty [`SharedPublishProperties`] dereferences to.
+static NO_PUBLISH_PROPERTIES: PublishProperties = PublishProperties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    response_topic: None,
+    correlation_data: None,
+    content_type: None,
+    subscription_identifiers: Vec::new(),
+    user_properties: Vec::new(),
+};
+
+/// The [`PublishProperties`] of a message, kept out of line and shared between copies.
+///
+/// Most PUBLISH packets carry no properties, and one message is copied to every subscriber; so
+/// an empty set costs no allocation, a copy costs a reference count, and the packet stays small
+/// enough to move cheaply (spec 3.3.2.3). It dereferences to [`PublishProperties`] for reading;
+/// writing through it ([`DerefMut`](core::ops::DerefMut)) first makes the set its own
+/// (copy-on-write), allocating only then.
+///
+/// ```
+/// use mqtt_codec::{PublishProperties, SharedPublishProperties};
+/// let mut props = SharedPublishProperties::default();
+/// assert!(props.is_empty() && props.message_expiry_interval.is_none());
+/// let shared = props.clone();
+/// props.message_expiry_interval = Some(60);
+/// assert_eq!(props.message_expiry_interval, Some(60));
+/// assert!(shared.is_empty());
+/// let props: SharedPublishProperties = PublishProperties::default().into();
+/// assert_eq!(props, SharedPublishProperties::default());
+/// ```
+#[derive(Clone, Default)]
+pub struct SharedPublishProperties(Option<Arc<PublishProperties>>);
+
+impl SharedPublishProperties {
+    /// The properties as an owned set (copied only when shared).
+    pub fn into_owned(self) -> PublishProperties {
+        match self.0 {
+            Some(props) => Arc::unwrap_or_clone(props),
+            None => PublishProperties::default(),
+        }
+    }
+
+    /// The properties for writing, or `None` when there are none (does not allocate).
+    pub fn get_mut(&mut self) -> Option<&mut PublishProperties> {
+        self.0.as_mut().map(Arc::make_mut)
+    }
+}
+
+impl From<PublishProperties> for SharedPublishProperties {
+    fn from(props: PublishProperties) -> Self {
+        if props.is_empty() {
+            SharedPublishProperties(None)
+        } else {
+            SharedPublishProperties(Some(Arc::new(props)))
+        }
+    }
+}
+
+impl core::ops::Deref for SharedPublishProperties {
+    type Target = PublishProperties;
+    fn deref(&self) -> &PublishProperties {
+        self.0.as_deref().unwrap_or(&NO_PUBLISH_PROPERTIES)
+    }
+}
+
+impl core::ops::DerefMut for SharedPublishProperties {
+    fn deref_mut(&mut self) -> &mut PublishProperties {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+}
+
+impl PartialEq for SharedPublishProperties {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for SharedPublishProperties {}
+
+impl core::fmt::Debug for SharedPublishProperties {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for SharedPublishProperties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for SharedPublishProperties {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        PublishProperties::deserialize(d).map(Self::from)
     }
 }

@@ -6,6 +6,7 @@ use core::{borrow::Borrow, fmt, ops::Deref};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::error::DecodeError;
 use crate::string::{InvalidString, MqttString};
 
 /// Why a string is not a valid topic name or topic filter.
@@ -98,13 +99,25 @@ impl TopicName {
         Ok(TopicName(s.into_inner()))
     }
 
-    /// Accepts the empty name; the caller decides whether the packet allows it.
+    /// The Topic Name of a received PUBLISH, checked in one pass over its bytes for U+0000 and
+    /// wildcards, then for UTF-8 (this runs for every PUBLISH received). Only a name that fails
+    /// the fast pass takes the slow one, which reports the first rule broken in the order a
+    /// separate string and topic check would. `allow_empty` is for MQTT 5 (Topic Alias).
     #[inline]
-    pub(crate) fn from_mqtt_string_or_empty(s: MqttString) -> Result<Self, InvalidTopic> {
-        if s.is_empty() {
-            return Ok(TopicName::alias_only());
+    pub(crate) fn from_wire(bytes: Bytes, allow_empty: bool) -> Result<Self, DecodeError> {
+        if bytes.is_empty() {
+            return if allow_empty {
+                Ok(TopicName::alias_only())
+            } else {
+                Err(InvalidTopic::Empty.into())
+            };
         }
-        TopicName::from_mqtt_string(s)
+        if has_nul_or_wildcard(&bytes) {
+            return Ok(TopicName::from_mqtt_string(MqttString::from_wire(bytes)?)?);
+        }
+        ByteString::try_from(bytes)
+            .map(TopicName)
+            .map_err(|_| DecodeError::InvalidUtf8)
     }
 
     /// The topic.
@@ -177,6 +190,29 @@ fn has_wildcard(bytes: &[u8]) -> bool {
         }
     }
     chunks.remainder().iter().any(|&b| b == b'+' || b == b'#')
+}
+
+/// Whether `bytes` contain U+0000's zero byte, `+` or `#`, eight bytes at a time.
+#[inline]
+fn has_nul_or_wildcard(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_ne_bytes(word);
+        if zero_byte(v) | zero_byte(v ^ PLUS) | zero_byte(v ^ HASH) != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b == 0 || b == b'+' || b == b'#')
 }
 
 /// A Topic Filter (spec 4.7): the filter of a subscription, with `+` and `#` wildcards, and

@@ -760,9 +760,9 @@ fn mqtt_3_15_1_1_auth_reserved_flags() {
     }
     assert_eq!(
         decode(&[0xF0, 0x00], V5).unwrap(),
-        Packet::Auth(Auth::default())
+        Packet::from(Auth::default())
     );
-    let auth = Packet::Auth(Auth {
+    let auth = Packet::from(Auth {
         reason_code: ReasonCode::ContinueAuthentication,
         properties: AuthProperties {
             authentication_method: Some(s("SCRAM-SHA-1")),

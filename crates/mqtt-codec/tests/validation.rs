@@ -434,7 +434,7 @@ fn mqtt_4_7_3_1_empty_topic_name() {
     match decode(&packet(0x30, b"\x00\x00\x03\x23\x00\x01hi"), V5).unwrap() {
         Packet::Publish(p) => {
             assert!(p.topic.is_empty());
-            assert_eq!(p.properties.topic_alias.map(|a| a.get()), Some(1));
+            assert_eq!(p.topic_alias.map(|a| a.get()), Some(1));
         }
         other => panic!("{other:?}"),
     }
@@ -645,11 +645,11 @@ fn disconnect_forms() {
     // Spec 3.14.2.1: Remaining Length 0 means Normal disconnection.
     assert_eq!(
         decode(b"\xE0\x00", V5).unwrap(),
-        Packet::Disconnect(Disconnect::default())
+        Packet::from(Disconnect::default())
     );
     assert_eq!(
         decode(b"\xE0\x01\x04", V5).unwrap(),
-        Packet::Disconnect(Disconnect::new(ReasonCode::DisconnectWithWillMessage))
+        Packet::from(Disconnect::new(ReasonCode::DisconnectWithWillMessage))
     );
 }
 
@@ -810,7 +810,7 @@ fn property_length_past_the_packet_is_malformed() {
 #[test]
 fn encoder_refuses_unsendable_packets() {
     let id = PacketId::new(1).unwrap();
-    let auth = Packet::Auth(Auth::default());
+    let auth = Packet::from(Auth::default());
     assert!(matches!(
         auth.encoded_len(V4),
         Err(EncodeError::UnsupportedPacket { .. })
@@ -875,7 +875,7 @@ fn encoder_refuses_unsendable_packets() {
         Err(EncodeError::InvalidPropertyValue(PropertyId::MaximumQoS))
     );
     let mut buf = BytesMut::new();
-    assert!(Packet::Auth(Auth::default()).encode(V4, &mut buf).is_err());
+    assert!(Packet::from(Auth::default()).encode(V4, &mut buf).is_err());
     assert!(buf.is_empty(), "nothing written on error");
 }
 
@@ -892,7 +892,7 @@ fn auth_needs_an_authentication_method() {
         ..Auth::default()
     };
     assert_eq!(
-        Packet::Auth(continue_without_method).encoded_len(V5),
+        Packet::from(continue_without_method).encoded_len(V5),
         Err(EncodeError::AuthWithoutMethod)
     );
 }

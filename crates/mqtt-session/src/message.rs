@@ -1,7 +1,7 @@
 //! Application messages: what a PUBLISH carries, without the per-connection parts.
 
 use bytes::Bytes;
-use mqtt_codec::{PacketId, Publish, PublishProperties, PublishQos, QoS, TopicName};
+use mqtt_codec::{PacketId, Publish, PublishQos, QoS, SharedPublishProperties, TopicName};
 
 /// An application message (spec 1.2): topic, payload, QoS, retain flag and MQTT 5 properties.
 ///
@@ -25,8 +25,9 @@ pub struct Message {
     pub qos: QoS,
     /// Retain flag.
     pub retain: bool,
-    /// MQTT 5 properties (Message Expiry Interval is relative to when the session received it).
-    pub properties: PublishProperties,
+    /// MQTT 5 properties (Message Expiry Interval is relative to when the session received it),
+    /// shared by every copy of the message.
+    pub properties: SharedPublishProperties,
 }
 
 impl Message {
@@ -37,7 +38,7 @@ impl Message {
             payload: payload.into(),
             qos,
             retain: false,
-            properties: PublishProperties::default(),
+            properties: SharedPublishProperties::default(),
         }
     }
 
@@ -49,6 +50,7 @@ impl Message {
             qos,
             retain: self.retain,
             topic: self.topic.clone(),
+            topic_alias: None,
             properties: self.properties.clone(),
             payload: self.payload.clone(),
         }

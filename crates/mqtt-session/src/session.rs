@@ -342,7 +342,7 @@ impl Session {
                     }
                 }
             }
-            self.transmit.push_back(Packet::Disconnect(disconnect));
+            self.transmit.push_back(Packet::from(disconnect));
         }
         if self.connection != ConnectionState::Disconnected {
             self.connection = ConnectionState::Closed;
@@ -475,16 +475,10 @@ impl Session {
     /// `max_queued_messages` packets already wait to be written: a slow consumer), dropped when
     /// not connected (unless `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
     /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
-    pub fn publish(
-        &mut self,
-        now: Instant,
-        mut message: Message,
-    ) -> Result<MessageId, PublishError> {
+    pub fn publish(&mut self, now: Instant, message: Message) -> Result<MessageId, PublishError> {
         if self.connection == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
-        // Aliases belong to a connection and are the session's business, never the message's.
-        message.properties.topic_alias = None;
         if self.role == Role::Client && self.connection == ConnectionState::Connected {
             // [MQTT-3.2.2-11] / [MQTT-3.2.2-14]: respect what the server announced.
             if message.qos > self.peer.maximum_qos {
@@ -637,7 +631,7 @@ impl Session {
         if !self.version.is_v5() || !allowed {
             return Err(RequestError::NotConnected);
         }
-        self.transmit.push_back(Packet::Auth(auth));
+        self.transmit.push_back(Packet::from(auth));
         Ok(())
     }
 
@@ -772,8 +766,6 @@ impl Session {
             return true;
         }
         let mut publish = client_publish_fixups(self.role, message.to_publish(packet_id, false));
-        // Aliases are the session's business: never one the application left in the message.
-        publish.properties.topic_alias = None;
         let defined = self.apply_outbound_alias(&mut publish);
         let packet = Packet::Publish(publish);
         if self.too_large(&packet) {
@@ -820,11 +812,11 @@ impl Session {
         {
             Outgoing::Plain => None,
             Outgoing::Define(alias) => {
-                publish.properties.topic_alias = Some(alias);
+                publish.topic_alias = Some(alias);
                 Some(publish.topic.clone())
             }
             Outgoing::Use(alias) => {
-                publish.properties.topic_alias = Some(alias);
+                publish.topic_alias = Some(alias);
                 publish.topic = mqtt_codec::TopicName::alias_only();
                 None
             }
@@ -876,9 +868,9 @@ impl Session {
             }
             (Role::Server, Connected, Packet::PingReq) => self.transmit.push_back(Packet::PingResp),
             (Role::Client, Connected, Packet::PingResp) => self.ping_sent = None,
-            (_, Connected | Connecting, Packet::Disconnect(d)) => self.on_disconnect(d),
+            (_, Connected | Connecting, Packet::Disconnect(d)) => self.on_disconnect(*d),
             (_, Connected | Connecting, Packet::Auth(a)) if self.version.is_v5() => {
-                self.events.push_back(Event::Auth(a))
+                self.events.push_back(Event::Auth(*a))
             }
             // [MQTT-3.1.0-2] a second CONNECT, a packet for the other role, or out of sequence.
             (_, _, other) => self.violation(Violation::UnexpectedPacket(other.packet_type())),
@@ -957,7 +949,7 @@ impl Session {
         }
         if self.version.is_v5() {
             let topic = std::mem::take(&mut p.topic);
-            let alias = p.properties.topic_alias.take();
+            let alias = p.topic_alias.take();
             match self
                 .aliases_in
                 .resolve(topic, alias, self.inbound_alias_maximum)
@@ -1159,7 +1151,7 @@ impl Session {
     fn violation(&mut self, violation: Violation) {
         if self.version.is_v5() {
             self.transmit
-                .push_back(Packet::Disconnect(Disconnect::new(violation.reason_code())));
+                .push_back(Packet::from(Disconnect::new(violation.reason_code())));
         }
         self.connection = ConnectionState::Closed;
         self.events.push_back(Event::ProtocolViolation(violation));
@@ -1310,7 +1302,9 @@ impl Session {
 /// Identifiers [MQTT-3.3.4-6].
 fn client_publish_fixups(role: Role, mut publish: Publish) -> Publish {
     if role == Role::Client {
-        publish.properties.subscription_identifiers.clear();
+        if let Some(props) = publish.properties.get_mut() {
+            props.subscription_identifiers.clear();
+        }
     }
     publish
 }

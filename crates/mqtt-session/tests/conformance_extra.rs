@@ -349,10 +349,10 @@ fn mqtt_3_1_2_30_client_sends_only_auth_before_connack() {
             ..Default::default()
         },
     };
-    client.handle_packet(t(60_000), Packet::Auth(challenge.clone()));
+    client.handle_packet(t(60_000), Packet::from(challenge.clone()));
     assert!(events(&mut client).contains(&Event::Auth(challenge.clone())));
     client.auth(challenge.clone()).unwrap();
-    assert_eq!(drain_at(&mut client, t(60_000)), [Packet::Auth(challenge)]);
+    assert_eq!(drain_at(&mut client, t(60_000)), [Packet::from(challenge)]);
     // Only the CONNACK releases the queued PUBLISH.
     let connack = ConnAck {
         properties: ConnAckProperties {
@@ -641,7 +641,7 @@ fn mqtt_3_2_2_17_client_aliases_within_the_servers_maximum() {
     pair.drive();
     let aliases: Vec<Option<u16>> = publishes(&pair, Dir::ClientToServer)
         .iter()
-        .map(|p| p.properties.topic_alias.map(NonZeroU16::get))
+        .map(|p| p.topic_alias.map(NonZeroU16::get))
         .collect();
     assert_eq!(aliases, [Some(1), Some(2), None, Some(1), Some(2), None]);
     assert!(violations(&pair.server_events).is_empty());
@@ -672,7 +672,7 @@ fn mqtt_3_2_2_18_client_sends_no_alias_when_the_server_allows_none() {
         assert_eq!(sent.len(), 3);
         assert!(sent
             .iter()
-            .all(|p| p.properties.topic_alias.is_none() && p.topic == "a/b"));
+            .all(|p| p.topic_alias.is_none() && p.topic == "a/b"));
     }
 }
 
@@ -681,10 +681,7 @@ fn check_accepts_aliases(receiver: &mut Session, max: u16) {
     for alias in 1..=max {
         let define = Publish {
             topic: topic(&format!("t/{alias}")),
-            properties: PublishProperties {
-                topic_alias: NonZeroU16::new(alias),
-                ..Default::default()
-            },
+            topic_alias: NonZeroU16::new(alias),
             ..Publish::default()
         };
         receiver.handle_packet(t(0), Packet::Publish(define));
@@ -692,10 +689,7 @@ fn check_accepts_aliases(receiver: &mut Session, max: u16) {
     for alias in (1..=max).rev() {
         let use_alias = Publish {
             topic: TopicName::alias_only(),
-            properties: PublishProperties {
-                topic_alias: NonZeroU16::new(alias),
-                ..Default::default()
-            },
+            topic_alias: NonZeroU16::new(alias),
             ..Publish::default()
         };
         receiver.handle_packet(t(0), Packet::Publish(use_alias));
@@ -1401,7 +1395,8 @@ fn mqtt_4_3_3_13_qos2_ack_sequence_continues_after_expiry() {
         properties: PublishProperties {
             message_expiry_interval: Some(1),
             ..Default::default()
-        },
+        }
+        .into(),
         ..Publish::default()
     };
     server.handle_packet(t(0), Packet::Publish(incoming.clone()));
@@ -1736,7 +1731,7 @@ fn mqtt_4_13_2_1_error_connack_or_disconnect_closes() {
     server.disconnect(taken_over.clone());
     assert_eq!(server.connection_state(), ConnectionState::Closed);
     let mut client = client_with(Config::default(), V5, ConnAck::default());
-    client.handle_packet(t(0), Packet::Disconnect(taken_over.clone()));
+    client.handle_packet(t(0), Packet::from(taken_over.clone()));
     assert_eq!(client.connection_state(), ConnectionState::Closed);
     assert_eq!(events(&mut client), [Event::PeerDisconnected(taken_over)]);
     // DISCONNECT 0x80 sent by the client, and received by the server.
@@ -1745,6 +1740,6 @@ fn mqtt_4_13_2_1_error_connack_or_disconnect_closes() {
     client.disconnect(error.clone());
     assert_eq!(client.connection_state(), ConnectionState::Closed);
     let mut server = server_with(Config::default(), V5, ConnectProperties::default());
-    server.handle_packet(t(0), Packet::Disconnect(error));
+    server.handle_packet(t(0), Packet::from(error));
     assert_eq!(server.connection_state(), ConnectionState::Closed);
 }

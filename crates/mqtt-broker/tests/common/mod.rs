@@ -231,7 +231,7 @@ impl RawClient {
     }
 
     pub async fn disconnect(mut self) {
-        self.send(Packet::Disconnect(Disconnect::default())).await;
+        self.send(Packet::from(Disconnect::default())).await;
         let _ = self.stream.shutdown().await;
     }
 }

@@ -269,17 +269,15 @@ fn publish_properties() -> impl Strategy<Value = PublishProperties> {
     (
         option::of(any::<bool>()),
         option::of(any::<u32>()),
-        option::of(nz16()),
         option::of(topic_name()),
         option::of(binary()),
         option::of(mqtt_string()),
         vec(sub_id(), 0..3),
         user_properties(),
     )
-        .prop_map(|(pfi, mei, ta, rt, cd, ct, sids, up)| PublishProperties {
+        .prop_map(|(pfi, mei, rt, cd, ct, sids, up)| PublishProperties {
             payload_format_indicator: pfi,
             message_expiry_interval: mei,
-            topic_alias: ta,
             response_topic: rt,
             correlation_data: cd,
             content_type: ct,
@@ -297,14 +295,18 @@ pub fn publish(version: ProtocolVersion) -> impl Strategy<Value = Publish> {
         any::<bool>(),
         topic_name(),
         any::<bool>(),
-        publish_properties(),
+        (option::of(nz16()), publish_properties()),
         vec(any::<u8>(), 0..300),
     )
         .prop_map(
-            move |(dup, qos, id, retain, topic, alias_only, props, payload)| {
+            move |(dup, qos, id, retain, topic, alias_only, (alias, props), payload)| {
                 let qos = PublishQos::new(qos, id);
-                let properties = if v5 { props } else { Default::default() };
-                let topic = if v5 && alias_only && properties.topic_alias.is_some() {
+                let (topic_alias, properties) = if v5 {
+                    (alias, props)
+                } else {
+                    Default::default()
+                };
+                let topic = if v5 && alias_only && topic_alias.is_some() {
                     TopicName::alias_only()
                 } else {
                     topic
@@ -314,7 +316,8 @@ pub fn publish(version: ProtocolVersion) -> impl Strategy<Value = Publish> {
                     qos,
                     retain,
                     topic,
-                    properties,
+                    topic_alias,
+                    properties: properties.into(),
                     payload: payload.into(),
                 }
             },
@@ -467,7 +470,7 @@ pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         user_properties(),
     )
         .prop_map(move |(rc, sei, rs, sr, up)| {
-            Packet::Disconnect(if v5 {
+            Packet::from(if v5 {
                 Disconnect {
                     reason_code: rc,
                     properties: DisconnectProperties {
@@ -540,7 +543,7 @@ pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
                 // Spec 3.15.2.2.2: every AUTH with content names its method.
                 let (m, d) = auth.unwrap_or((MqttString::new("SCRAM").unwrap(), None));
                 let (authentication_method, authentication_data) = (Some(m), d);
-                Packet::Auth(Auth {
+                Packet::from(Auth {
                     reason_code: rc,
                     properties: AuthProperties {
                         authentication_method,
