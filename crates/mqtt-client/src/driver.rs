@@ -1,0 +1,374 @@
+//! The task that drives one connection: socket I/O, the session's timers and the application's
+//! commands, around the sans-IO [`Session`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mqtt_codec::{
+    ConnAck, Decoder, Disconnect, PacketId, ReasonCode, SubAck, SubscribeProperties,
+    SubscriptionOptions, TopicFilter, UnsubAck, UnsubscribeProperties,
+};
+use mqtt_session::{Event, Instant, Message, MessageId, Session};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::client::PublishOutcome;
+use crate::error::ClientError;
+use crate::options::ClientOptions;
+use crate::transport::{self, Stream};
+
+type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
+
+/// What the application asks of the connection.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Publish {
+        message: Message,
+        done: Reply<PublishOutcome>,
+    },
+    Subscribe {
+        filters: Vec<(TopicFilter, SubscriptionOptions)>,
+        properties: SubscribeProperties,
+        done: Reply<SubAck>,
+    },
+    Unsubscribe {
+        filters: Vec<TopicFilter>,
+        properties: UnsubscribeProperties,
+        done: Reply<UnsubAck>,
+    },
+    Disconnect {
+        disconnect: Disconnect,
+        done: Reply<()>,
+    },
+}
+
+/// Commands waiting in the channel; the application's `publish` waits when it is full.
+const COMMAND_BUFFER: usize = 64;
+
+/// Messages the session may hold beyond its in-flight window before the driver stops taking
+/// commands (backpressure instead of an unbounded queue).
+const QUEUE_HIGH_WATER: usize = 1024;
+
+type Started = (
+    mpsc::Sender<Command>,
+    mpsc::Receiver<Message>,
+    watch::Receiver<Option<Arc<ClientError>>>,
+    oneshot::Receiver<Result<Box<ConnAck>, ClientError>>,
+);
+
+/// Opens the transport, queues CONNECT and spawns the driver.
+pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError> {
+    let stream = transport::open(&options).await?;
+    let (reader, writer) = tokio::io::split(stream);
+    let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
+    let (messages, messages_rx) = mpsc::channel(options.message_buffer.max(1));
+    let (closed_tx, closed_rx) = watch::channel(None);
+    let (connected_tx, connected_rx) = oneshot::channel();
+    let mut session = Session::new_client(options.session.clone());
+    let mut decoder = Decoder::new(options.connect.protocol);
+    if let Some(max) = options.session.max_packet_size {
+        decoder.set_max_packet_size(max.get() as usize);
+    }
+    let clock = tokio::time::Instant::now();
+    session.connect(Instant::from_millis(0), options.connect)?;
+    let driver = Driver {
+        session,
+        decoder,
+        reader,
+        writer,
+        read_buf: BytesMut::with_capacity(8 * 1024),
+        write_buf: BytesMut::with_capacity(8 * 1024),
+        clock,
+        commands,
+        messages,
+        backlog: VecDeque::new(),
+        connected: Some(connected_tx),
+        publishes: HashMap::new(),
+        subscribes: HashMap::new(),
+        unsubscribes: HashMap::new(),
+        disconnecting: None,
+    };
+    tokio::spawn(async move {
+        let reason = driver.run().await;
+        // Receivers may all be gone; nobody is left to tell then.
+        let _ = closed_tx.send(reason.map(Arc::new));
+    });
+    Ok((commands_tx, messages_rx, closed_rx, connected_rx))
+}
+
+struct Driver {
+    session: Session,
+    decoder: Decoder,
+    reader: ReadHalf<Stream>,
+    writer: WriteHalf<Stream>,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    clock: tokio::time::Instant,
+    commands: mpsc::Receiver<Command>,
+    messages: mpsc::Sender<Message>,
+    /// Messages received but not yet taken by the application: while any wait, the driver
+    /// stops reading the socket, so a slow application slows the server instead of growing
+    /// memory.
+    backlog: VecDeque<Message>,
+    connected: Option<Reply<Box<ConnAck>>>,
+    publishes: HashMap<MessageId, Reply<PublishOutcome>>,
+    subscribes: HashMap<PacketId, Reply<SubAck>>,
+    unsubscribes: HashMap<PacketId, Reply<UnsubAck>>,
+    disconnecting: Option<Reply<()>>,
+}
+
+/// What woke the loop up.
+enum Step {
+    Read(std::io::Result<usize>),
+    Command(Option<Command>),
+    Delivered,
+    Timeout,
+}
+
+/// Why the loop stopped: `None` for a disconnect the application asked for.
+type End = Option<ClientError>;
+
+impl Driver {
+    fn now(&self) -> Instant {
+        let ms = self.clock.elapsed().as_millis();
+        Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    async fn run(mut self) -> End {
+        let end = self.run_loop().await;
+        if let Some(done) = self.disconnecting.take() {
+            let _ = done.send(Ok(()));
+        }
+        if let (Some(connected), Some(e)) = (self.connected.take(), &end) {
+            let _ = connected.send(Err(copy_error(e)));
+        }
+        end
+    }
+
+    async fn run_loop(&mut self) -> End {
+        loop {
+            if let Err(e) = self.flush().await {
+                return Some(e);
+            }
+            if self.disconnecting.is_some() {
+                // DISCONNECT is written: close our side and stop.
+                let _ = self.writer.shutdown().await;
+                return None;
+            }
+            let deadline = self.session.poll_timeout().map(|t| {
+                self.clock + std::time::Duration::from_millis(t.as_millis())
+            });
+            let take_commands = self.session.queued_len() < QUEUE_HIGH_WATER;
+            let reading = self.backlog.is_empty();
+            let step = tokio::select! {
+                read = self.reader.read_buf(&mut self.read_buf), if reading => Step::Read(read),
+                command = self.commands.recv(), if take_commands => Step::Command(command),
+                permit = self.messages.reserve(), if !self.backlog.is_empty() => {
+                    match permit {
+                        Ok(permit) => {
+                            if let Some(m) = self.backlog.pop_front() {
+                                permit.send(m);
+                            }
+                        }
+                        // The application dropped its receiver: it wants no messages.
+                        Err(_) => self.backlog.clear(),
+                    }
+                    Step::Delivered
+                }
+                _ = sleep_until(deadline) => Step::Timeout,
+            };
+            match step {
+                Step::Read(Ok(0)) => return Some(ClientError::ConnectionClosed),
+                Step::Read(Ok(_)) => {
+                    if let Err(e) = self.decode_all() {
+                        return Some(e);
+                    }
+                }
+                Step::Read(Err(e)) => return Some(ClientError::Io(e)),
+                Step::Command(Some(command)) => self.command(command),
+                Step::Command(None) => {
+                    // Every handle is gone: disconnect normally.
+                    self.session.disconnect(Disconnect::default());
+                    let (done, _) = oneshot::channel();
+                    self.disconnecting = Some(done);
+                }
+                Step::Delivered => {}
+                Step::Timeout => {
+                    let now = self.now();
+                    self.session.handle_timeout(now);
+                }
+            }
+            if let Some(end) = self.drain_events() {
+                let _ = self.flush().await;
+                return end;
+            }
+        }
+    }
+
+    fn decode_all(&mut self) -> Result<(), ClientError> {
+        let now = self.now();
+        while let Some(packet) = self.decoder.decode(&mut self.read_buf)? {
+            self.session.handle_packet(now, packet);
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = self.now();
+        match command {
+            Command::Publish { message, done } => {
+                let qos0 = message.qos == mqtt_codec::QoS::AtMostOnce;
+                match self.session.publish(now, message) {
+                    Ok(_) if qos0 => {
+                        let _ = done.send(Ok(PublishOutcome {
+                            reason_code: ReasonCode::Success,
+                        }));
+                    }
+                    Ok(id) => {
+                        self.publishes.insert(id, done);
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Subscribe {
+                filters,
+                properties,
+                done,
+            } => match self.session.subscribe(filters, properties) {
+                Ok(id) => {
+                    self.subscribes.insert(id, done);
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
+            },
+            Command::Unsubscribe {
+                filters,
+                properties,
+                done,
+            } => match self.session.unsubscribe(filters, properties) {
+                Ok(id) => {
+                    self.unsubscribes.insert(id, done);
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
+            },
+            Command::Disconnect { disconnect, done } => {
+                self.session.disconnect(disconnect);
+                self.disconnecting = Some(done);
+            }
+        }
+    }
+
+    /// Handles the session's events; returns `Some` when the connection must end.
+    fn drain_events(&mut self) -> Option<End> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Connected(connack) => {
+                    if let Some(connected) = self.connected.take() {
+                        let _ = connected.send(Ok(connack));
+                    }
+                }
+                Event::ConnectionRefused(connack) => {
+                    let e = ClientError::Refused(connack.clone());
+                    if let Some(connected) = self.connected.take() {
+                        let _ = connected.send(Err(ClientError::Refused(connack)));
+                    }
+                    return Some(Some(e));
+                }
+                Event::Message { message, .. } => self.deliver(message),
+                Event::PublishCompleted { id, reason_code } => {
+                    if let Some(done) = self.publishes.remove(&id) {
+                        let _ = done.send(Ok(PublishOutcome { reason_code }));
+                    }
+                }
+                Event::PublishDropped { id, reason } => {
+                    if let Some(done) = self.publishes.remove(&id) {
+                        let _ = done.send(Err(ClientError::Dropped(reason)));
+                    }
+                }
+                Event::Subscribed(suback) => {
+                    if let Some(done) = self.subscribes.remove(&suback.packet_id) {
+                        let _ = done.send(Ok(suback));
+                    }
+                }
+                Event::Unsubscribed(unsuback) => {
+                    if let Some(done) = self.unsubscribes.remove(&unsuback.packet_id) {
+                        let _ = done.send(Ok(unsuback));
+                    }
+                }
+                Event::PeerDisconnected(d) => {
+                    return Some(Some(ClientError::Disconnected(d.reason_code)));
+                }
+                Event::KeepAliveTimeout => return Some(Some(ClientError::KeepAliveTimeout)),
+                Event::ProtocolViolation(v) => {
+                    tracing::warn!("server broke the protocol: {v}");
+                    return Some(Some(ClientError::Violation(v)));
+                }
+                Event::UnknownPacketId {
+                    packet_type,
+                    packet_id,
+                } => {
+                    tracing::debug!("server acknowledged unknown packet id {packet_id} ({packet_type})");
+                }
+                Event::Auth(_) => {
+                    tracing::debug!("AUTH received; extended authentication is not supported");
+                }
+                // Server-side events never reach a client session.
+                Event::Subscribe(_) | Event::Unsubscribe(_) => {}
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, message: Message) {
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(message);
+            return;
+        }
+        match self.messages.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(m)) => self.backlog.push_back(m),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Encodes everything the session has to send and writes it.
+    async fn flush(&mut self) -> Result<(), ClientError> {
+        let now = self.now();
+        let version = self.session.version();
+        while let Some(packet) = self.session.poll_transmit(now) {
+            packet.encode(version, &mut self.write_buf)?;
+            if self.write_buf.len() >= 64 * 1024 {
+                self.writer.write_all_buf(&mut self.write_buf).await?;
+            }
+        }
+        if !self.write_buf.is_empty() {
+            self.writer.write_all_buf(&mut self.write_buf).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A second copy of an error for the CONNACK waiter (io::Error is not Clone).
+fn copy_error(e: &ClientError) -> ClientError {
+    match e {
+        ClientError::Io(io) => ClientError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        ClientError::Refused(c) => ClientError::Refused(c.clone()),
+        ClientError::Disconnected(rc) => ClientError::Disconnected(*rc),
+        ClientError::Violation(v) => ClientError::Violation(v.clone()),
+        ClientError::KeepAliveTimeout => ClientError::KeepAliveTimeout,
+        _ => ClientError::ConnectionClosed,
+    }
+}
