@@ -76,11 +76,7 @@ pub async fn connect(options: ClientOptions) -> Result<(Client, Messages, ConnAc
         Ok(Err(_)) => return Err(ClientError::ConnectionClosed),
         Err(_) => return Err(timed_out()),
     };
-    Ok((
-        Client { commands, closed },
-        Messages(messages),
-        *connack,
-    ))
+    Ok((Client { commands, closed }, Messages(messages), *connack))
 }
 
 fn timed_out() -> ClientError {
@@ -129,7 +125,11 @@ impl Client {
     }
 
     /// Subscribes to one filter at a QoS; resolves with the server's SUBACK.
-    pub async fn subscribe_one(&self, filter: TopicFilter, qos: QoS) -> Result<SubAck, ClientError> {
+    pub async fn subscribe_one(
+        &self,
+        filter: TopicFilter,
+        qos: QoS,
+    ) -> Result<SubAck, ClientError> {
         self.subscribe(
             vec![(filter, SubscriptionOptions::with_qos(qos))],
             SubscribeProperties::default(),

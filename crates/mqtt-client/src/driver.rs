@@ -156,9 +156,10 @@ impl Driver {
                 let _ = self.writer.shutdown().await;
                 return None;
             }
-            let deadline = self.session.poll_timeout().map(|t| {
-                self.clock + std::time::Duration::from_millis(t.as_millis())
-            });
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(|t| self.clock + std::time::Duration::from_millis(t.as_millis()));
             let take_commands = self.session.queued_len() < QUEUE_HIGH_WATER;
             let reading = self.backlog.is_empty();
             let step = tokio::select! {
@@ -313,7 +314,9 @@ impl Driver {
                     packet_type,
                     packet_id,
                 } => {
-                    tracing::debug!("server acknowledged unknown packet id {packet_id} ({packet_type})");
+                    tracing::debug!(
+                        "server acknowledged unknown packet id {packet_id} ({packet_type})"
+                    );
                 }
                 Event::Auth(_) => {
                     tracing::debug!("AUTH received; extended authentication is not supported");

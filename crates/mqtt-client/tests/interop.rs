@@ -126,7 +126,12 @@ async fn round_trip(addr: SocketAddr, version: ProtocolVersion) {
         .enumerate()
     {
         let outcome = publisher
-            .publish(topic(&format!("client-test/{i}")), format!("m{i}"), qos, false)
+            .publish(
+                topic(&format!("client-test/{i}")),
+                format!("m{i}"),
+                qos,
+                false,
+            )
             .await
             .unwrap()
             .await
@@ -154,14 +159,24 @@ async fn round_trip(addr: SocketAddr, version: ProtocolVersion) {
     }
     publisher.disconnect().await.unwrap();
     sub.disconnect().await.unwrap();
-    assert!(sub.closed().await.is_none(), "a requested disconnect is not an error");
-    assert!(messages.recv().await.is_none(), "messages end with the connection");
+    assert!(
+        sub.closed().await.is_none(),
+        "a requested disconnect is not an error"
+    );
+    assert!(
+        messages.recv().await.is_none(),
+        "messages end with the connection"
+    );
 }
 
 #[tokio::test]
 async fn round_trip_with_mosquitto() {
     let m = mosquitto("").await;
-    for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+    for version in [
+        ProtocolVersion::V3_1,
+        ProtocolVersion::V3_1_1,
+        ProtocolVersion::V5,
+    ] {
         round_trip(m.addr, version).await;
     }
 }
@@ -169,7 +184,11 @@ async fn round_trip_with_mosquitto() {
 #[tokio::test]
 async fn round_trip_with_our_broker() {
     let addr = our_broker().await;
-    for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+    for version in [
+        ProtocolVersion::V3_1,
+        ProtocolVersion::V3_1_1,
+        ProtocolVersion::V5,
+    ] {
         round_trip(addr, version).await;
     }
 }
@@ -192,7 +211,10 @@ async fn properties_travel_with_mqtt_5() {
     .into();
     sub.publish_message(message).await.unwrap().await.unwrap();
     let got = messages.recv().await.unwrap();
-    assert_eq!(got.properties.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        got.properties.content_type.as_deref(),
+        Some("application/json")
+    );
     assert_eq!(got.properties.user_properties, [up]);
     assert_eq!(got.properties.response_topic, Some(topic("reply")));
 }

@@ -600,6 +600,12 @@ impl SharedPublishProperties {
         }
     }
 
+    /// True when no set was ever allocated: nothing to encode (checked without looking inside).
+    #[inline]
+    pub(crate) fn is_unset(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// The properties for writing, or `None` when there are none (does not allocate).
     pub fn get_mut(&mut self) -> Option<&mut PublishProperties> {
         self.0.as_mut().map(Arc::make_mut)

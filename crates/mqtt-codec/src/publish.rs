@@ -158,8 +158,13 @@ impl Publish {
     }
 
     /// Property Length of an MQTT 5 PUBLISH, without its own prefix.
+    #[inline]
     fn properties_body_len(&self) -> Result<usize, EncodeError> {
         let alias = if self.topic_alias.is_some() { 3 } else { 0 };
+        if self.properties.is_unset() {
+            // The common case: no set to walk.
+            return Ok(alias);
+        }
         Ok(alias + self.properties.body_len()?)
     }
 
@@ -169,6 +174,7 @@ impl Publish {
         u8::from(dup) << 3 | (qos as u8) << 1 | u8::from(self.retain)
     }
 
+    #[inline]
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.topic.is_empty() && (!version.is_v5() || self.topic_alias.is_none()) {
             return Err(EncodeError::EmptyTopic);
@@ -184,6 +190,7 @@ impl Publish {
         Ok(len)
     }
 
+    #[inline]
     pub(crate) fn write_body(&self, version: ProtocolVersion, buf: &mut BytesMut) {
         write_prefixed(buf, self.topic.as_bytes());
         if let Some(id) = self.qos.packet_id() {
@@ -196,7 +203,9 @@ impl Publish {
                 buf.extend_from_slice(&[PropertyId::TopicAlias as u8]);
                 TwoByteNonZero::write(alias, buf);
             }
-            self.properties.write_body(buf);
+            if !self.properties.is_unset() {
+                self.properties.write_body(buf);
+            }
         }
         buf.extend_from_slice(&self.payload);
     }
