@@ -1,6 +1,12 @@
 //! The client against both brokers: ours (in process) and the real Mosquitto (a subprocess,
 //! which must be installed: the test fails loudly otherwise).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::zombie_processes // Mosquitto is killed and waited for in `Drop`
+)]
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
