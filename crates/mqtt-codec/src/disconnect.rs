@@ -15,7 +15,7 @@ use crate::wire::Reader;
 /// use mqtt_codec::{Disconnect, Packet, ProtocolVersion, ReasonCode};
 /// let d = Disconnect::new(ReasonCode::SessionTakenOver);
 /// let mut buf = bytes::BytesMut::new();
-/// Packet::Disconnect(d).encode(ProtocolVersion::V5, &mut buf).unwrap();
+/// Packet::from(d).encode(ProtocolVersion::V5, &mut buf).unwrap();
 /// assert_eq!(&buf[..], [0xE0, 0x01, 0x8E]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
