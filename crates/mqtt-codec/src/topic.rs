@@ -170,49 +170,38 @@ fn validate_name(topic: &[u8]) -> Result<(), InvalidTopic> {
     Ok(())
 }
 
-/// Whether `bytes` contain `+` or `#`, eight bytes at a time (a branch per byte costs more than
-/// the rest of decoding a small PUBLISH).
+/// Whether `bytes` contain `+` or `#`.
 #[inline]
 fn has_wildcard(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
-    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
-    // A zero byte in `x` sets its high bit in the result (the classic "has zero byte" test).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_ne_bytes(word);
-        if has_zero(v ^ PLUS) || has_zero(v ^ HASH) {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| b == b'+' || b == b'#')
+    contains_any(bytes, [b'+', b'#'])
 }
 
-/// Whether `bytes` contain U+0000's zero byte, `+` or `#`, eight bytes at a time.
+/// Whether `bytes` contain U+0000's zero byte, `+` or `#`.
 #[inline]
 fn has_nul_or_wildcard(bytes: &[u8]) -> bool {
+    contains_any(bytes, [0, b'+', b'#'])
+}
+
+/// Whether any byte of `bytes` is one of `needles`, eight bytes at a time (a branch per byte
+/// costs more than the rest of decoding a small PUBLISH).
+#[inline(always)]
+fn contains_any<const N: usize>(bytes: &[u8], needles: [u8; N]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
-    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+    // A zero byte in `x` sets its high bit in the result (the classic "has zero byte" test);
+    // `word ^ broadcast(needle)` has a zero byte where `word` holds `needle`.
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let broadcast = needles.map(|b| u64::from_ne_bytes([b; 8]));
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let v = u64::from_ne_bytes(word);
-        if zero_byte(v) | zero_byte(v ^ PLUS) | zero_byte(v ^ HASH) != 0 {
+        if broadcast.iter().fold(0, |hits, &n| hits | zero_byte(v ^ n)) != 0 {
             return true;
         }
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b == 0 || b == b'+' || b == b'#')
+    chunks.remainder().iter().any(|b| needles.contains(b))
 }
 
 /// A Topic Filter (spec 4.7): the filter of a subscription, with `+` and `#` wildcards, and
