@@ -77,9 +77,62 @@ fn string(s: &str) -> Result<MqttString, ConnectFailure> {
 }
 
 fn fail(message: impl Into<String>) -> ConnectFailure {
-    ConnectFailure {
-        messages: vec![message.into()],
-        code: 1,
+    ConnectFailure::new(message)
+}
+
+impl ConnectFailure {
+    /// One error line and exit code 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectFailure {
+            messages: vec![message.into()],
+            code: 1,
+        }
+    }
+}
+
+/// The `main` of a tool: prints what parsing produced instead of options (help, errors), or
+/// runs the tool on a single-threaded runtime and prints its failure unless `quiet`. `run`
+/// returns the exit code.
+pub fn main_of<O, F>(
+    parsed: Result<O, crate::args::Exit>,
+    quiet: impl FnOnce(&O) -> bool,
+    run: impl FnOnce(O) -> F,
+) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<u8, ConnectFailure>>,
+{
+    use std::io::Write;
+    use std::process::ExitCode;
+    let options = match parsed {
+        Ok(options) => options,
+        Err(exit) => {
+            print!("{}", exit.stdout);
+            eprint!("{}", exit.stderr);
+            let _ = std::io::stdout().flush();
+            return ExitCode::from(u8::try_from(exit.code).unwrap_or(1));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let quiet = quiet(&options);
+    match runtime.block_on(run(options)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            if !quiet {
+                for line in &failure.messages {
+                    eprintln!("{line}");
+                }
+            }
+            ExitCode::from(u8::try_from(failure.code).unwrap_or(1))
+        }
     }
 }
 

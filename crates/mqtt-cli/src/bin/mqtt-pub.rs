@@ -1,51 +1,23 @@
 //! `mqtt-pub`: publishes messages like `mosquitto_pub`, with the same options and exit codes.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use mqtt_cli::args::{self, Exit, MessageSource, PubOptions};
+use mqtt_cli::args::{self, MessageSource, PubOptions};
 use mqtt_cli::connection::{self, ConnectFailure};
 use mqtt_client::{ClientError, Delivery, Message};
 use mqtt_codec::Disconnect;
 
 fn main() -> ExitCode {
-    let options = match args::parse_pub(std::env::args_os()) {
-        Ok(options) => options,
-        Err(exit) => return print_exit(&exit),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let quiet = options.connect.quiet;
-    match runtime.block_on(run(options)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            if !quiet {
-                for line in &failure.messages {
-                    eprintln!("{line}");
-                }
-            }
-            ExitCode::from(u8::try_from(failure.code).unwrap_or(1))
-        }
-    }
+    connection::main_of(
+        args::parse_pub(std::env::args_os()),
+        |o| o.connect.quiet,
+        run,
+    )
 }
 
-fn print_exit(exit: &Exit) -> ExitCode {
-    print!("{}", exit.stdout);
-    eprint!("{}", exit.stderr);
-    let _ = std::io::stdout().flush();
-    ExitCode::from(u8::try_from(exit.code).unwrap_or(1))
-}
-
-async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
+async fn run(o: PubOptions) -> Result<u8, ConnectFailure> {
     // Read the payload before connecting, as Mosquitto does: a missing file is an error
     // without a connection.
     let payload = match &o.message {
@@ -53,12 +25,17 @@ async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
         MessageSource::Null => Some(Bytes::new()),
         MessageSource::File(path) => match std::fs::read(path) {
             Ok(data) => Some(data.into()),
-            Err(_) => return Err(failure("Error: Unable to open file \"{path}\".", path)),
+            Err(_) => {
+                return Err(ConnectFailure::new(format!(
+                    "Error: Unable to open file \"{}\".",
+                    path.display()
+                )))
+            }
         },
         MessageSource::Stdin => {
             let mut data = Vec::new();
             if std::io::stdin().read_to_end(&mut data).is_err() {
-                return Err(failure_plain("Error: Unable to read from stdin."));
+                return Err(ConnectFailure::new("Error: Unable to read from stdin."));
             }
             Some(data.into())
         }
@@ -66,7 +43,6 @@ async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
     };
     let (client, _messages, _connack) = connection::open(&o.connect, true).await?;
     let mut deliveries = Vec::new();
-    let mut published = 0u32;
     match payload {
         Some(payload) => {
             for i in 0..o.repeat.max(1) {
@@ -74,7 +50,6 @@ async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
                     tokio::time::sleep(o.repeat_delay).await;
                 }
                 deliveries.push(publish(&client, &o, payload.clone()).await?);
-                published += 1;
             }
         }
         None => {
@@ -99,7 +74,6 @@ async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
             });
             while let Some(line) = lines.recv().await {
                 deliveries.push(publish(&client, &o, line.into()).await?);
-                published += 1;
                 // Keep the list short: completed deliveries need no waiting.
                 if deliveries.len() >= 4096 {
                     for d in deliveries.drain(..) {
@@ -109,7 +83,6 @@ async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
             }
         }
     }
-    let _ = published;
     for d in deliveries {
         report(d.await, &o);
     }
@@ -120,7 +93,8 @@ async fn run(o: PubOptions) -> Result<(), ConnectFailure> {
     client
         .disconnect_with(disconnect)
         .await
-        .map_err(|e| failure_plain(&format!("Error: {e}")))
+        .map_err(|e| ConnectFailure::new(format!("Error: {e}")))?;
+    Ok(0)
 }
 
 async fn publish(
@@ -134,7 +108,7 @@ async fn publish(
     client
         .publish_message(message)
         .await
-        .map_err(|e| failure_plain(&format!("Error: {e}")))
+        .map_err(|e| ConnectFailure::new(format!("Error: {e}")))
 }
 
 /// Mosquitto prints a warning for a refused publish and still exits 0.
@@ -151,16 +125,5 @@ fn report(result: Result<mqtt_client::PublishOutcome, ClientError>, o: &PubOptio
         }
         Ok(_) => {}
         Err(e) => eprintln!("Warning: Publish failed: {e}."),
-    }
-}
-
-fn failure(template: &str, path: &std::path::Path) -> ConnectFailure {
-    failure_plain(&template.replace("{path}", &path.display().to_string()))
-}
-
-fn failure_plain(message: &str) -> ConnectFailure {
-    ConnectFailure {
-        messages: vec![message.to_owned()],
-        code: 1,
     }
 }

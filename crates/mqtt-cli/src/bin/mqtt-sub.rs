@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use mqtt_cli::args::{self, Exit, SubOptions};
+use mqtt_cli::args::{self, SubOptions};
 use mqtt_cli::connection::{self, ConnectFailure};
 use mqtt_cli::format::{self, OutputOptions, Received};
 use mqtt_codec::{Disconnect, QoS, TopicName};
@@ -14,47 +14,16 @@ use mqtt_codec::{Disconnect, QoS, TopicName};
 const TIMED_OUT: u8 = 27;
 
 fn main() -> ExitCode {
-    let options = match args::parse_sub(std::env::args_os()) {
-        Ok(options) => options,
-        Err(exit) => return print_exit(&exit),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let quiet = options.connect.quiet;
-    match runtime.block_on(run(options)) {
-        Ok(code) => ExitCode::from(code),
-        Err(failure) => {
-            if !quiet {
-                for line in &failure.messages {
-                    eprintln!("{line}");
-                }
-            }
-            ExitCode::from(u8::try_from(failure.code).unwrap_or(1))
-        }
-    }
-}
-
-fn print_exit(exit: &Exit) -> ExitCode {
-    print!("{}", exit.stdout);
-    eprint!("{}", exit.stderr);
-    let _ = std::io::stdout().flush();
-    ExitCode::from(u8::try_from(exit.code).unwrap_or(1))
+    connection::main_of(
+        args::parse_sub(std::env::args_os()),
+        |o| o.connect.quiet,
+        run,
+    )
 }
 
 async fn run(o: SubOptions) -> Result<u8, ConnectFailure> {
     let (client, mut messages, _connack) = connection::open(&o.connect, false).await?;
-    let error = |e: mqtt_client::ClientError| ConnectFailure {
-        messages: vec![format!("Error: {e}")],
-        code: 1,
-    };
+    let error = |e: mqtt_client::ClientError| ConnectFailure::new(format!("Error: {e}"));
     if !o.topics.is_empty() {
         let options = o.subscription_options();
         let filters = o.topics.iter().map(|t| (t.clone(), options)).collect();
@@ -109,9 +78,8 @@ async fn run(o: SubOptions) -> Result<u8, ConnectFailure> {
         if o.remove_retained && message.retain {
             // Clearing needs the exact topic; an empty retained message removes it.
             if let Ok(topic) = TopicName::new(message.topic.as_str()) {
-                if let Ok(d) = client.publish(topic, "", QoS::AtMostOnce, true).await {
-                    drop(d);
-                }
+                // QoS 0: nothing to wait for beyond the write.
+                let _ = client.publish(topic, "", QoS::AtMostOnce, true).await;
             }
         }
         if o.no_retained && message.retain {
