@@ -142,7 +142,13 @@ pub async fn open(
     c: &ConnectOptions,
     tool_refusal: bool,
 ) -> Result<(Client, Messages, ConnAck), ConnectFailure> {
-    let options = client_options(c)?;
+    let mut options = client_options(c)?;
+    if c.debug {
+        options.observer = Some(crate::debug::observer(
+            c.version,
+            options.connect.client_id.as_str(),
+        ));
+    }
     match connect(options).await {
         Ok(connected) => Ok(connected),
         Err(ClientError::Refused(connack)) => {

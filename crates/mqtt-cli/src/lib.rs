@@ -4,4 +4,5 @@
 
 pub mod args;
 pub mod connection;
+pub mod debug;
 pub mod format;

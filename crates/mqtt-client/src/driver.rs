@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::client::PublishOutcome;
 use crate::error::ClientError;
+use crate::observe::{Direction, PacketObserver};
 use crate::options::ClientOptions;
 use crate::transport::{self, Stream};
 
@@ -88,6 +89,7 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
         subscribes: HashMap::new(),
         unsubscribes: HashMap::new(),
         disconnecting: None,
+        observer: options.observer,
     };
     tokio::spawn(async move {
         let reason = driver.run().await;
@@ -116,6 +118,7 @@ struct Driver {
     subscribes: HashMap<PacketId, Reply<SubAck>>,
     unsubscribes: HashMap<PacketId, Reply<UnsubAck>>,
     disconnecting: Option<Reply<()>>,
+    observer: Option<PacketObserver>,
 }
 
 /// What woke the loop up.
@@ -210,6 +213,9 @@ impl Driver {
     fn decode_all(&mut self) -> Result<(), ClientError> {
         let now = self.now();
         while let Some(packet) = self.decoder.decode(&mut self.read_buf)? {
+            if let Some(observer) = &self.observer {
+                observer.notify(Direction::Received, &packet);
+            }
             self.session.handle_packet(now, packet);
         }
         Ok(())
@@ -345,6 +351,9 @@ impl Driver {
         let now = self.now();
         let version = self.session.version();
         while let Some(packet) = self.session.poll_transmit(now) {
+            if let Some(observer) = &self.observer {
+                observer.notify(Direction::Sent, &packet);
+            }
             packet.encode(version, &mut self.write_buf)?;
             if self.write_buf.len() >= 64 * 1024 {
                 self.writer.write_all_buf(&mut self.write_buf).await?;

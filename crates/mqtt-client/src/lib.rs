@@ -33,11 +33,13 @@
 mod client;
 mod driver;
 mod error;
+mod observe;
 mod options;
 mod transport;
 
 pub use client::{connect, Client, Delivery, Messages, PublishOutcome};
 pub use error::ClientError;
+pub use observe::{Direction, PacketObserver};
 pub use options::{ClientOptions, Transport};
 
 pub use mqtt_session::Message;

@@ -47,6 +47,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Messages buffered for the application before the client stops reading from the socket.
     pub message_buffer: usize,
+    /// Sees every packet sent and received (debug output); `None` by default.
+    pub observer: Option<crate::PacketObserver>,
 }
 
 impl ClientOptions {
@@ -78,6 +80,7 @@ impl ClientOptions {
             nodelay: false,
             connect_timeout: Duration::from_secs(60),
             message_buffer: 1024,
+            observer: None,
         }
     }
 
