@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::client::PublishOutcome;
 use crate::error::ClientError;
 use crate::observe::{Direction, PacketObserver};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, Reconnect};
 use crate::transport::{self, Stream};
 
 type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
@@ -47,6 +47,9 @@ pub(crate) enum Command {
 /// Commands waiting in the channel; the application's `publish` waits when it is full.
 const COMMAND_BUFFER: usize = 64;
 
+/// Commands handled together before the packets they produce are written.
+const COMMAND_BATCH: usize = 256;
+
 /// Messages the session may hold beyond its in-flight window before the driver stops taking
 /// commands (backpressure instead of an unbounded queue).
 const QUEUE_HIGH_WATER: usize = 1024;
@@ -67,11 +70,13 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
     let (closed_tx, closed_rx) = watch::channel(None);
     let (connected_tx, connected_rx) = oneshot::channel();
     let mut session = Session::new_client(options.session.clone());
-    let mut decoder = Decoder::new(options.connect.protocol);
-    if let Some(max) = options.session.max_packet_size {
-        decoder.set_max_packet_size(max.get() as usize);
-    }
+    let decoder = new_decoder(&options);
     let clock = tokio::time::Instant::now();
+    let reconnect = options.reconnect.map(|policy| Reconnector {
+        policy,
+        options: options.clone(),
+    });
+    let observer = options.observer.clone();
     session.connect(Instant::from_millis(0), options.connect)?;
     let driver = Driver {
         session,
@@ -89,7 +94,10 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
         subscribes: HashMap::new(),
         unsubscribes: HashMap::new(),
         disconnecting: None,
-        observer: options.observer,
+        observer,
+        reconnect,
+        subscriptions: Vec::new(),
+        deferred: Vec::new(),
     };
     tokio::spawn(async move {
         let reason = driver.run().await;
@@ -115,10 +123,43 @@ struct Driver {
     backlog: VecDeque<Message>,
     connected: Option<Reply<Box<ConnAck>>>,
     publishes: HashMap<MessageId, Reply<PublishOutcome>>,
-    subscribes: HashMap<PacketId, Reply<SubAck>>,
-    unsubscribes: HashMap<PacketId, Reply<UnsubAck>>,
+    subscribes: HashMap<PacketId, PendingSubscribe>,
+    unsubscribes: HashMap<PacketId, PendingUnsubscribe>,
     disconnecting: Option<Reply<()>>,
     observer: Option<PacketObserver>,
+    /// Present when the application asked for automatic reconnection.
+    reconnect: Option<Reconnector>,
+    /// What the server granted, to subscribe again on a new connection without a session.
+    subscriptions: Vec<Granted>,
+    /// Subscribe and unsubscribe requests made while offline, sent once connected again (the
+    /// session forgets requests when a new connection starts).
+    deferred: Vec<Command>,
+}
+
+/// A SUBSCRIBE waiting for its SUBACK.
+struct PendingSubscribe {
+    done: Option<Reply<SubAck>>,
+    filters: Vec<(TopicFilter, SubscriptionOptions)>,
+    properties: SubscribeProperties,
+}
+
+/// An UNSUBSCRIBE waiting for its UNSUBACK.
+struct PendingUnsubscribe {
+    done: Reply<UnsubAck>,
+    filters: Vec<TopicFilter>,
+}
+
+/// Subscriptions the server accepted, with the properties they were made with (a Subscription
+/// Identifier must come back with them).
+struct Granted {
+    filters: Vec<(TopicFilter, SubscriptionOptions)>,
+    properties: SubscribeProperties,
+}
+
+/// The options to reconnect with, and how often to try.
+struct Reconnector {
+    policy: Reconnect,
+    options: ClientOptions,
 }
 
 /// What woke the loop up.
@@ -139,7 +180,20 @@ impl Driver {
     }
 
     async fn run(mut self) -> End {
-        let end = self.run_loop().await;
+        let end = loop {
+            let end = self.run_loop().await;
+            let Some(lost) = end else { break None };
+            // Only an established connection is re-established: a first CONNECT that fails is
+            // the application's to handle, and a refusal will not change by retrying.
+            let established = self.connected.is_none();
+            if self.reconnect.is_none() || !established || !is_connection_loss(&lost) {
+                break Some(lost);
+            }
+            tracing::warn!("connection lost ({lost}); reconnecting");
+            if let Some(end) = self.reestablish().await {
+                break end;
+            }
+        };
         if let Some(done) = self.disconnecting.take() {
             let _ = done.send(Ok(()));
         }
@@ -190,7 +244,22 @@ impl Driver {
                     }
                 }
                 Step::Read(Err(e)) => return Some(ClientError::Io(e)),
-                Step::Command(Some(command)) => self.command(command),
+                Step::Command(Some(command)) => {
+                    self.command(command);
+                    // Take what else is already waiting, so that one write carries many
+                    // packets (a publisher in a loop otherwise costs a system call each).
+                    for _ in 0..COMMAND_BATCH {
+                        if self.disconnecting.is_some()
+                            || self.session.queued_len() >= QUEUE_HIGH_WATER
+                        {
+                            break;
+                        }
+                        match self.commands.try_recv() {
+                            Ok(command) => self.command(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Step::Command(None) => {
                     // Every handle is gone: disconnect normally.
                     self.session.disconnect(Disconnect::default());
@@ -244,9 +313,16 @@ impl Driver {
                 filters,
                 properties,
                 done,
-            } => match self.session.subscribe(filters, properties) {
+            } => match self.session.subscribe(filters.clone(), properties.clone()) {
                 Ok(id) => {
-                    self.subscribes.insert(id, done);
+                    self.subscribes.insert(
+                        id,
+                        PendingSubscribe {
+                            done: Some(done),
+                            filters,
+                            properties,
+                        },
+                    );
                 }
                 Err(e) => {
                     let _ = done.send(Err(e.into()));
@@ -256,9 +332,10 @@ impl Driver {
                 filters,
                 properties,
                 done,
-            } => match self.session.unsubscribe(filters, properties) {
+            } => match self.session.unsubscribe(filters.clone(), properties) {
                 Ok(id) => {
-                    self.unsubscribes.insert(id, done);
+                    self.unsubscribes
+                        .insert(id, PendingUnsubscribe { done, filters });
                 }
                 Err(e) => {
                     let _ = done.send(Err(e.into()));
@@ -277,7 +354,10 @@ impl Driver {
             match event {
                 Event::Connected(connack) => {
                     if let Some(connected) = self.connected.take() {
+                        self.remember_assigned_id(&connack);
                         let _ = connected.send(Ok(connack));
+                    } else {
+                        self.resumed(&connack);
                     }
                 }
                 Event::ConnectionRefused(connack) => {
@@ -299,13 +379,17 @@ impl Driver {
                     }
                 }
                 Event::Subscribed(suback) => {
-                    if let Some(done) = self.subscribes.remove(&suback.packet_id) {
-                        let _ = done.send(Ok(suback));
+                    if let Some(pending) = self.subscribes.remove(&suback.packet_id) {
+                        self.granted(&pending, &suback);
+                        if let Some(done) = pending.done {
+                            let _ = done.send(Ok(suback));
+                        }
                     }
                 }
                 Event::Unsubscribed(unsuback) => {
-                    if let Some(done) = self.unsubscribes.remove(&unsuback.packet_id) {
-                        let _ = done.send(Ok(unsuback));
+                    if let Some(pending) = self.unsubscribes.remove(&unsuback.packet_id) {
+                        self.forget(&pending.filters);
+                        let _ = pending.done.send(Ok(unsuback));
                     }
                 }
                 Event::PeerDisconnected(d) => {
@@ -332,6 +416,151 @@ impl Driver {
             }
         }
         None
+    }
+
+    /// Records what a SUBACK granted, when reconnecting may need to subscribe again.
+    fn granted(&mut self, pending: &PendingSubscribe, suback: &SubAck) {
+        if self.reconnect.is_none() {
+            return;
+        }
+        let filters: Vec<_> = pending
+            .filters
+            .iter()
+            .zip(&suback.reason_codes)
+            .filter(|(_, rc)| !rc.is_error())
+            .map(|(f, _)| f.clone())
+            .collect();
+        // A new subscription to the same filter replaces the old one [MQTT-3.8.4-3].
+        self.forget(&filters.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>());
+        if !filters.is_empty() {
+            self.subscriptions.push(Granted {
+                filters,
+                properties: pending.properties.clone(),
+            });
+        }
+    }
+
+    fn forget(&mut self, filters: &[TopicFilter]) {
+        for granted in &mut self.subscriptions {
+            granted.filters.retain(|(f, _)| !filters.contains(f));
+        }
+        self.subscriptions.retain(|g| !g.filters.is_empty());
+    }
+
+    /// An MQTT 5 server named the client: a later connection uses that name, so that the
+    /// server can find the session again.
+    fn remember_assigned_id(&mut self, connack: &ConnAck) {
+        if let (Some(r), Some(id)) = (
+            &mut self.reconnect,
+            &connack.properties.assigned_client_identifier,
+        ) {
+            r.options.connect.client_id = id.clone();
+        }
+    }
+
+    /// A new connection is accepted: subscribe again if the server kept nothing, then send
+    /// what the application asked for while offline.
+    fn resumed(&mut self, connack: &ConnAck) {
+        tracing::info!("reconnected (session present: {})", connack.session_present);
+        self.remember_assigned_id(connack);
+        if !connack.session_present {
+            let again: Vec<_> = self
+                .subscriptions
+                .iter()
+                .map(|g| (g.filters.clone(), g.properties.clone()))
+                .collect();
+            for (filters, properties) in again {
+                match self.session.subscribe(filters.clone(), properties.clone()) {
+                    Ok(id) => {
+                        self.subscribes.insert(
+                            id,
+                            PendingSubscribe {
+                                done: None,
+                                filters,
+                                properties,
+                            },
+                        );
+                    }
+                    Err(e) => tracing::warn!("cannot subscribe again: {e}"),
+                }
+            }
+        }
+        for command in std::mem::take(&mut self.deferred) {
+            self.command(command);
+        }
+    }
+
+    /// After losing the connection: waits, reopens the transport and sends CONNECT, until that
+    /// works (`None`: go on driving) or the application gives up (`Some`: stop with this).
+    async fn reestablish(&mut self) -> Option<End> {
+        let Some(reconnector) = &self.reconnect else {
+            return Some(Some(ClientError::ConnectionClosed));
+        };
+        let policy = reconnector.policy;
+        self.session.connection_lost();
+        // Requests the session forgot cannot be answered any more.
+        for (_, pending) in self.subscribes.drain() {
+            if let Some(done) = pending.done {
+                let _ = done.send(Err(ClientError::ConnectionClosed));
+            }
+        }
+        for (_, pending) in self.unsubscribes.drain() {
+            let _ = pending.done.send(Err(ClientError::ConnectionClosed));
+        }
+        self.read_buf.clear();
+        self.write_buf.clear();
+        let mut delay = policy.min_delay;
+        loop {
+            let wake = tokio::time::Instant::now() + delay;
+            loop {
+                let take_commands = self.session.queued_len() < QUEUE_HIGH_WATER;
+                let command = tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => break,
+                    command = self.commands.recv(), if take_commands => command,
+                };
+                match command {
+                    // Every handle is gone, or the application disconnects: nothing to send.
+                    None => return Some(None),
+                    Some(Command::Disconnect { done, .. }) => {
+                        let _ = done.send(Ok(()));
+                        return Some(None);
+                    }
+                    Some(c @ (Command::Subscribe { .. } | Command::Unsubscribe { .. })) => {
+                        self.deferred.push(c);
+                    }
+                    Some(c) => {
+                        self.command(c);
+                        // Offline QoS 0 messages are reported dropped at once.
+                        let _ = self.drain_events();
+                    }
+                }
+            }
+            let options = match &self.reconnect {
+                Some(r) => r.options.clone(),
+                None => return Some(Some(ClientError::ConnectionClosed)),
+            };
+            let opened = tokio::time::timeout(options.connect_timeout, transport::open(&options));
+            match opened.await {
+                Ok(Ok(stream)) => {
+                    let (reader, writer) = tokio::io::split(stream);
+                    self.reader = reader;
+                    self.writer = writer;
+                    self.decoder = new_decoder(&options);
+                    let mut connect = options.connect;
+                    if resumable(&connect) {
+                        connect.clean_start = false;
+                    }
+                    let now = self.now();
+                    if let Err(e) = self.session.connect(now, connect) {
+                        return Some(Some(e.into()));
+                    }
+                    return None;
+                }
+                Ok(Err(e)) => tracing::warn!("reconnecting failed: {e}"),
+                Err(_) => tracing::warn!("reconnecting timed out"),
+            }
+            delay = (delay * 2).min(policy.max_delay.max(policy.min_delay));
+        }
     }
 
     fn deliver(&mut self, message: Message) {
@@ -362,8 +591,40 @@ impl Driver {
         if !self.write_buf.is_empty() {
             self.writer.write_all_buf(&mut self.write_buf).await?;
         }
+        // TLS and WebSocket may hold written data until flushed (a no-op on TCP).
+        self.writer.flush().await?;
         Ok(())
     }
+}
+
+fn new_decoder(options: &ClientOptions) -> Decoder {
+    let mut decoder = Decoder::new(options.connect.protocol);
+    if let Some(max) = options.session.max_packet_size {
+        decoder.set_max_packet_size(max.get() as usize);
+    }
+    decoder
+}
+
+/// Whether the server may still hold the session of a connection that used `connect`, so that
+/// the next CONNECT should ask to resume it.
+fn resumable(connect: &mqtt_codec::Connect) -> bool {
+    if connect.protocol.is_v5() {
+        connect.properties.session_expiry_interval.unwrap_or(0) > 0
+    } else {
+        !connect.clean_start
+    }
+}
+
+/// Whether `e` ended the connection from outside (network, server), so that reconnecting may
+/// help; refusals and protocol errors of the server would only repeat.
+fn is_connection_loss(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Io(_)
+            | ClientError::ConnectionClosed
+            | ClientError::KeepAliveTimeout
+            | ClientError::Disconnected(_)
+    )
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

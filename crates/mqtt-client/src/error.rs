@@ -44,4 +44,39 @@ pub enum ClientError {
     /// An invalid topic name or filter.
     #[error("{0}")]
     Topic(#[from] mqtt_codec::InvalidTopic),
+    /// TLS failed: the configuration could not be loaded (unreadable or invalid CA, certificate
+    /// or key files, no trusted CA) or the handshake failed (the server's certificate was not
+    /// trusted or not valid for the host, no common version, an alert from the server).
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// The WebSocket upgrade failed (an HTTP error, a missing or different subprotocol) or the
+    /// server broke the WebSocket protocol.
+    #[error("WebSocket error: {0}")]
+    WebSocket(String),
+    /// The SOCKS5 proxy refused the credentials or could not connect to the server, or is not
+    /// a SOCKS5 proxy. (Failing to reach the proxy at all is [`ClientError::Io`].)
+    #[error("SOCKS5 proxy error: {message}")]
+    Proxy {
+        /// What went wrong, for programs to act on.
+        kind: ProxyErrorKind,
+        /// What went wrong, for people.
+        message: String,
+    },
+}
+
+/// What went wrong with a SOCKS5 proxy (see [`ClientError::Proxy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyErrorKind {
+    /// The proxy refused the user name and password.
+    AuthenticationFailed,
+    /// The proxy accepts none of the authentication methods offered (typically: it wants a
+    /// user name and password and none was given).
+    NoAcceptableMethod,
+    /// The user name or password cannot be sent: RFC 1929 needs both, of 1 to 255 bytes each.
+    InvalidCredentials,
+    /// The proxy could not connect to the server (refused, unreachable, not allowed).
+    ConnectFailed,
+    /// Anything else: the proxy broke the SOCKS5 protocol or closed the connection.
+    Other,
 }

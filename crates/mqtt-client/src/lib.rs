@@ -28,7 +28,10 @@
 //! # }
 //! ```
 //!
-//! Transports: TCP and Unix-domain sockets. TLS and WebSockets are not implemented yet.
+//! Transports, in layers: TCP (directly or through a SOCKS5 proxy, [`Socks5Proxy`]) or a
+//! Unix-domain socket ([`Transport`]), then optionally TLS with rustls ([`TlsOptions`]), then
+//! optionally WebSocket ([`WebSocketOptions`]): `mqtt`, `mqtts`, `ws` and `wss` as Mosquitto
+//! serves them.
 
 mod client;
 mod driver;
@@ -38,8 +41,11 @@ mod options;
 mod transport;
 
 pub use client::{connect, Client, Delivery, Messages, PublishOutcome};
-pub use error::ClientError;
+pub use error::{ClientError, ProxyErrorKind};
 pub use observe::{Direction, PacketObserver};
-pub use options::{ClientOptions, Transport};
+pub use options::{ClientOptions, Reconnect, Transport};
+pub use options::{Socks5Proxy, TlsOptions, TlsVersion, WebSocketOptions};
+/// The rustls version [`TlsOptions`] uses, to build a [`TlsOptions::config`] of your own.
+pub use tokio_rustls::rustls;
 
 pub use mqtt_session::Message;

@@ -4,12 +4,10 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing,
-    clippy::zombie_processes // Mosquitto is killed and waited for in `Drop`
+    clippy::indexing_slicing
 )]
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mqtt_client::{connect, ClientError, ClientOptions, Transport};
@@ -17,73 +15,11 @@ use mqtt_codec::{
     ProtocolVersion, PublishProperties, QoS, ReasonCode, TopicFilter, TopicName, UserProperty,
 };
 use mqtt_session::Message;
+use test_support::{free_port, Mosquitto};
 
-struct Mosquitto {
-    child: Child,
-    addr: SocketAddr,
-    _dir: TempDir,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `mosquitto` with `extra` config lines on a free loopback port and waits until it
-/// accepts connections.
-async fn mosquitto(extra: &str) -> Mosquitto {
-    let dir = std::env::temp_dir().join(format!(
-        "mqtt-client-test-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n"),
-    )
-    .unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `mosquitto` ({e}): install it with `apt-get install -y mosquitto`")
-        });
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Mosquitto {
-                child,
-                addr,
-                _dir: TempDir(dir),
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("mosquitto did not start listening on {addr}");
+/// A private `mosquitto` (test-support) with `extra` config lines after its loopback listener.
+fn mosquitto(extra: &'static str) -> Mosquitto {
+    Mosquitto::with_config(move |_, _| extra.to_owned())
 }
 
 /// Our broker in this process, local only, on an ephemeral port.
@@ -177,13 +113,13 @@ async fn round_trip(addr: SocketAddr, version: ProtocolVersion) {
 
 #[tokio::test]
 async fn round_trip_with_mosquitto() {
-    let m = mosquitto("").await;
+    let m = mosquitto("");
     for version in [
         ProtocolVersion::V3_1,
         ProtocolVersion::V3_1_1,
         ProtocolVersion::V5,
     ] {
-        round_trip(m.addr, version).await;
+        round_trip(m.addr(), version).await;
     }
 }
 
@@ -201,8 +137,10 @@ async fn round_trip_with_our_broker() {
 
 #[tokio::test]
 async fn properties_travel_with_mqtt_5() {
-    let m = mosquitto("").await;
-    let (sub, mut messages, _) = connect(options(m.addr, ProtocolVersion::V5)).await.unwrap();
+    let m = mosquitto("");
+    let (sub, mut messages, _) = connect(options(m.addr(), ProtocolVersion::V5))
+        .await
+        .unwrap();
     sub.subscribe_one(TopicFilter::new("props").unwrap(), QoS::AtLeastOnce)
         .await
         .unwrap();
@@ -228,12 +166,12 @@ async fn properties_travel_with_mqtt_5() {
 #[tokio::test]
 async fn refused_connection_reports_the_connack() {
     // Mosquitto 2 with a password file and no anonymous access refuses unknown users.
-    let m = mosquitto("allow_anonymous false").await;
+    let m = mosquitto("allow_anonymous false");
     for (version, code) in [
         (ProtocolVersion::V3_1_1, ReasonCode::NotAuthorized),
         (ProtocolVersion::V5, ReasonCode::NotAuthorized),
     ] {
-        match connect(options(m.addr, version)).await {
+        match connect(options(m.addr(), version)).await {
             Err(ClientError::Refused(connack)) => assert_eq!(connack.reason_code, code),
             other => panic!("expected a refusal, got {other:?}"),
         }
