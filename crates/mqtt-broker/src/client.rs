@@ -39,6 +39,8 @@ pub(crate) struct ClientState {
     pub(crate) clean_start: bool,
     /// The `mount_point` of the listener the client connected through.
     pub(crate) mount_point: Option<Arc<str>>,
+    /// The listener the client (last) connected through: its index in `Config::listeners`.
+    pub(crate) listener: usize,
     /// Messages this client got through a shared subscription and has not completed: if its
     /// session ends, they go to another member of the group (spec 4.8.2).
     pub(crate) shared: std::collections::HashMap<mqtt_session::MessageId, crate::router::GroupId>,

@@ -28,6 +28,7 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves one connection until it closes.
 pub(crate) async fn serve<S>(
     hub: Arc<Hub>,
+    listener_index: usize,
     listener: Arc<Listener>,
     stream: S,
     peer: String,
@@ -36,13 +37,16 @@ pub(crate) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if hub.config.connection_messages {
+    // The limits in force when the connection starts apply to it until it ends (a reload on
+    // SIGHUP applies to later connections).
+    let config = hub.config();
+    if config.connection_messages {
         info!("New connection from {peer} on port {}.", listener.port);
     }
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut decoder = Decoder::new_server();
-    if let Some(max) = hub.config.max_packet_size {
+    if let Some(max) = config.max_packet_size {
         decoder.set_max_packet_size(max as usize);
     }
     let connect = match tokio::time::timeout(
@@ -66,7 +70,7 @@ pub(crate) async fn serve<S>(
             return;
         }
     };
-    let accepted = match hub.connect(&connect, &listener, &peer) {
+    let accepted = match hub.connect(&connect, listener_index, &listener, &peer) {
         Ok(a) => a,
         Err(connack) => {
             write_packet(
@@ -78,9 +82,16 @@ pub(crate) async fn serve<S>(
             return;
         }
     };
-    if hub.config.connection_messages {
+    if config.connection_messages {
         info!("{}", connected_line(&connect, &peer, accepted.client.id()));
     }
+    // From here on the session belongs to this connection: released however the task ends.
+    let release = Release {
+        hub: Arc::clone(&hub),
+        client: accepted.client.clone(),
+        conn_id: accepted.conn_id,
+        done: false,
+    };
     let mut conn = Connection {
         hub: Arc::clone(&hub),
         client: accepted.client,
@@ -88,17 +99,57 @@ pub(crate) async fn serve<S>(
         version: connect.protocol,
         max_qos: listener.max_qos,
         mount_point: listener.mount_point.clone(),
+        message_size_limit: config.message_size_limit.unwrap_or(0) as usize,
         wbuf: BytesMut::with_capacity(4096),
     };
+    drop(config);
     let ending = conn.run(&mut rd, &mut wr, rbuf, decoder, shutdown).await;
-    if hub.config.connection_messages {
+    if hub.config().connection_messages {
         match ending {
             Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
             Ending::TakenOver => {}
             _ => info!("Client {} closed its connection.", conn.client.id()),
         }
     }
-    hub.disconnected(&conn.client, conn.conn_id, ending);
+    release.finish(ending);
+}
+
+/// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
+/// will, session expiry). Normally through [`Release::finish`] with the way the connection
+/// ended; if the task unwinds from a panic (a bug) or is cancelled instead, `Drop` does it as
+/// for a lost connection, so that the session is not left owned by a connection that no longer
+/// exists (its messages queued for nobody, its will never published, its client id taken over
+/// at every reconnection).
+struct Release {
+    hub: Arc<Hub>,
+    client: ClientRef,
+    conn_id: u64,
+    done: bool,
+}
+
+impl Release {
+    fn finish(mut self, ending: Ending) {
+        self.done = true;
+        self.hub.disconnected(&self.client, self.conn_id, ending);
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        // Without a runtime (it is being dropped), no timer can be set and nobody is left to
+        // serve: nothing to release.
+        if self.done || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if std::thread::panicking() {
+            warn!(
+                "Client {} disconnected after an internal error.",
+                self.client.id()
+            );
+        }
+        self.hub
+            .disconnected(&self.client, self.conn_id, Ending::Abnormal);
+    }
 }
 
 /// Mosquitto's log line for a new client.
@@ -179,6 +230,8 @@ struct Connection {
     max_qos: mqtt_codec::QoS,
     /// The listener's `mount_point`.
     mount_point: Option<String>,
+    /// `message_size_limit` when the connection started; 0 = no limit.
+    message_size_limit: usize,
     wbuf: BytesMut,
 }
 
@@ -304,7 +357,7 @@ impl Connection {
                         message.topic = t;
                     }
                 }
-                let limit = self.hub.config.message_size_limit.unwrap_or(0) as usize;
+                let limit = self.message_size_limit;
                 let reason = if limit != 0 && message.payload.len() > limit {
                     // Mosquitto: not forwarded, the flow completes with 0x83 in 5.0.
                     ReasonCode::ImplementationSpecificError

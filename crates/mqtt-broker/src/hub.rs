@@ -2,13 +2,14 @@
 //! and the operations that cross clients (connect with takeover, routing, subscribe, wills,
 //! session expiry).
 //!
-//! Locking order, to stay free of deadlocks: `clients` map, then the subscription table, then
-//! the retained store, then at most one client's state at a time. No lock is held across an
-//! `.await`.
+//! Locking order, to stay free of deadlocks: the admission gate (CONNECT and reload), then the
+//! `clients` map, then the subscription table, then the retained store, then at most one
+//! client's state at a time. The configuration is read under its own lock, taken last and
+//! never held. No lock is held across an `.await`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -46,7 +47,14 @@ pub(crate) struct Accepted {
 
 /// The broker's shared state.
 pub struct Hub {
-    pub(crate) config: Arc<Config>,
+    /// The configuration in force, replaced as a whole when the file is read again (SIGHUP).
+    /// Connections take what they need of it when they start.
+    config: tokio::sync::watch::Sender<Arc<Config>>,
+    /// `upgrade_outgoing_qos`, read on every delivery: kept out of the lock.
+    upgrade_outgoing_qos: AtomicBool,
+    /// Held (shared) by a CONNECT from its admission until its session is owned, and
+    /// (exclusively) by a reload while it swaps the configuration and checks who stays.
+    admission_gate: RwLock<()>,
     clients: Mutex<HashMap<Arc<str>, ClientRef>>,
     subscriptions: RwLock<SubscriptionTable<ClientRef>>,
     retained: RwLock<RetainedStore>,
@@ -54,22 +62,85 @@ pub struct Hub {
     retained_expiry: Mutex<HashMap<TopicName, mqtt_session::Instant>>,
     pub(crate) metrics: Metrics,
     next_conn_id: AtomicU64,
-    next_auto_id: AtomicU64,
 }
 
 impl Hub {
     /// Empty broker state for a configuration.
     pub fn new(config: Arc<Config>) -> Arc<Hub> {
         Arc::new(Hub {
-            config,
+            upgrade_outgoing_qos: AtomicBool::new(config.upgrade_outgoing_qos),
+            admission_gate: RwLock::new(()),
+            config: tokio::sync::watch::Sender::new(config),
             clients: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(SubscriptionTable::default()),
             retained: RwLock::new(RetainedStore::default()),
             retained_expiry: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             next_conn_id: AtomicU64::new(1),
-            next_auto_id: AtomicU64::new(1),
         })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.borrow())
+    }
+
+    /// Replaces the configuration with one read again from the file (SIGHUP), as
+    /// [`Config::reload`] merges them: connections made from now on, and sessions resumed from
+    /// now on, get the new limits and security options; logging is the caller's. Returns the
+    /// changes that need a restart, one line each.
+    ///
+    /// As Mosquitto, connected clients that the new security options would not let in are
+    /// disconnected (MQTT 5: DISCONNECT 0x98 Administrative action); their wills are published.
+    ///
+    /// # Errors
+    ///
+    /// [`ReloadError`](crate::config::ReloadError) when the new file adds or removes a
+    /// listener; the configuration in force is kept.
+    pub fn reload(&self, new: Config) -> Result<Vec<String>, crate::config::ReloadError> {
+        // No CONNECT is between its admission and its session's ownership meanwhile: each is
+        // either admitted under the new options or seen connected below.
+        let _gate = self
+            .admission_gate
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let reloaded = self.config().reload(new)?;
+        self.upgrade_outgoing_qos
+            .store(reloaded.config.upgrade_outgoing_qos, Ordering::Relaxed);
+        let config = Arc::new(reloaded.config);
+        self.config.send_replace(Arc::clone(&config));
+        let clients: Vec<ClientRef> = self.clients().values().cloned().collect();
+        for client in clients {
+            let mut st = client.0.lock();
+            let Some(listener) = config.listeners.get(st.listener) else {
+                continue;
+            };
+            if st.owner.is_none() || admission(&listener.security, st.username.as_deref()).is_ok() {
+                continue;
+            }
+            st.session.disconnect(mqtt_codec::Disconnect::new(
+                ReasonCode::AdministrativeAction,
+            ));
+            drop(st);
+            info!("Client {} disconnected, not authorised.", client.id());
+            client.0.wake.notify_one();
+        }
+        Ok(reloaded.not_applied)
+    }
+
+    /// Follows the configuration in force (its changes on reload).
+    pub(crate) fn config_changes(&self) -> tokio::sync::watch::Receiver<Arc<Config>> {
+        self.config.subscribe()
+    }
+
+    /// The listener of `config.listeners[index]` as the configuration in force has it.
+    pub(crate) fn listener(&self, index: usize) -> Option<Arc<Listener>> {
+        self.config
+            .borrow()
+            .listeners
+            .get(index)
+            .cloned()
+            .map(Arc::new)
     }
 
     fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, ClientRef>> {
@@ -114,6 +185,11 @@ impl Hub {
         self.clients().contains_key(client_id)
     }
 
+    /// The client identifiers of every session (connected or not), in no particular order.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.clients().keys().map(|id| id.to_string()).collect()
+    }
+
     /// Number of subscriptions of one client (0 when it has no session).
     pub fn subscriptions_of(&self, client_id: &str) -> usize {
         let client = self.clients().get(client_id).cloned();
@@ -124,8 +200,7 @@ impl Hub {
     }
 
     /// The session configuration for clients of `listener`.
-    fn session_config(&self, listener: &Listener) -> SessionConfig {
-        let c = &self.config;
+    fn session_config(c: &Config, listener: &Listener) -> SessionConfig {
         // max_inflight_messages 0 means no limit.
         let inflight = match c.max_inflight_messages {
             0 => u16::MAX,
@@ -153,10 +228,16 @@ impl Hub {
     pub(crate) fn connect(
         &self,
         connect: &Connect,
+        listener_index: usize,
         listener: &Listener,
         peer: &str,
     ) -> Result<Accepted, Box<ConnAck>> {
         let v5 = connect.protocol.is_v5();
+        let _gate = self
+            .admission_gate
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let config = self.config();
         let refuse = |code: ReasonCode| {
             Box::new(ConnAck {
                 reason_code: code,
@@ -177,29 +258,21 @@ impl Hub {
             if !allowed {
                 return Err(refuse(ReasonCode::ClientIdentifierNotValid));
             }
-            let n = self.next_auto_id.fetch_add(1, Ordering::Relaxed);
-            let id = format!(
-                "{}{:016x}-{n}",
-                security.auto_id_prefix,
-                clock::now().as_millis()
-            );
+            // [MQTT-3.2.2-16] (5.0) not the identifier of another session.
+            let id = loop {
+                let id = generated_client_id(&security.auto_id_prefix);
+                if !self.has_session(&id) {
+                    break id;
+                }
+            };
             assigned = Some(id.clone());
             Arc::from(id)
         } else {
             Arc::from(connect.client_id.as_str())
         };
-        let anonymous_allowed = security.allow_anonymous.unwrap_or(false);
-        if connect.username.is_none() && !anonymous_allowed {
-            info!("Client {client_id} from {peer} refused: anonymous access is not allowed.");
+        if let Err(reason) = admission(security, connect.username.as_deref()) {
+            info!("Client {client_id} from {peer} refused: {reason}.");
             // 3.1.1 return code 5 / 5.0 0x87.
-            return Err(refuse(ReasonCode::NotAuthorized));
-        }
-        if connect.username.is_some() && !anonymous_allowed {
-            // Without a way to check the password, a user name proves nothing: refuse, as
-            // Mosquitto 2 does without a password file. (Password files: security milestone.)
-            info!(
-                "Client {client_id} from {peer} refused: no password file to check its user name against."
-            );
             return Err(refuse(ReasonCode::NotAuthorized));
         }
         if let Some(will) = &connect.will {
@@ -207,13 +280,13 @@ impl Hub {
             if will.qos > listener.max_qos {
                 return Err(refuse(ReasonCode::QoSNotSupported));
             }
-            if will.retain && !self.config.retain_available {
+            if will.retain && !config.retain_available {
                 return Err(refuse(ReasonCode::RetainNotSupported));
             }
         }
 
         let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        let session_config = self.session_config(listener);
+        let session_config = Self::session_config(&config, listener);
         let mut clients = self.clients();
         let existing = clients.get(&client_id).cloned();
         let mut old_will = None;
@@ -261,6 +334,7 @@ impl Hub {
                 username: None,
                 clean_start: connect.clean_start,
                 mount_point: None,
+                listener: listener_index,
                 shared: HashMap::new(),
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
@@ -282,7 +356,7 @@ impl Hub {
                 props.assigned_client_identifier = MqttString::new(id).ok();
             }
             // Mosquitto's max_keepalive: 0 or 65535 mean no limit.
-            let max_keepalive = self.config.max_keepalive;
+            let max_keepalive = config.max_keepalive;
             if max_keepalive != 0
                 && max_keepalive != u16::MAX
                 && (connect.keep_alive == 0 || connect.keep_alive > max_keepalive)
@@ -298,6 +372,7 @@ impl Hub {
         st.username = connect.username.as_ref().map(|u| u.to_string());
         st.clean_start = connect.clean_start;
         st.mount_point = listener.mount_point.as_deref().map(Arc::from);
+        st.listener = listener_index;
         let mount = listener.mount_point.as_deref();
         st.will = connect.will.as_ref().map(|w| Will {
             message: Message {
@@ -392,7 +467,8 @@ impl Hub {
         let mut delivered = 0;
         for (client, delivery) in targets {
             let group = delivery.group;
-            let mut out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
+            let mut out =
+                delivery.apply(&message, self.upgrade_outgoing_qos.load(Ordering::Relaxed));
             let qos = out.qos;
             let mut st = client.0.lock();
             if let Some(mount) = st.mount_point.clone() {
@@ -539,7 +615,7 @@ impl Hub {
             _ => st.will.take(),
         };
         st.will = None;
-        let expiry = session_expiry(&st, self.config.persistent_client_expiration);
+        let expiry = session_expiry(&st, self.config().persistent_client_expiration);
         let generation = st.generation;
         drop(st);
         self.metrics.client_disconnected();
@@ -619,7 +695,7 @@ impl Hub {
         for (target, subscription, group, message) in handed {
             let mut delivery = Delivery::new(&subscription);
             delivery.group = Some(group);
-            let out = delivery.apply(&message, self.config.upgrade_outgoing_qos);
+            let out = delivery.apply(&message, self.upgrade_outgoing_qos.load(Ordering::Relaxed));
             let mut st = target.0.lock();
             if let Ok(id) = st.session.publish(now, out) {
                 st.shared.insert(id, group);
@@ -633,6 +709,32 @@ impl Hub {
             );
         }
     }
+}
+
+/// Whether the security options of a listener let a client in, by its user name; the reason
+/// when they do not. Checked on CONNECT and, for connected clients, when the configuration is
+/// reloaded.
+fn admission(
+    security: &crate::config::Security,
+    username: Option<&str>,
+) -> Result<(), &'static str> {
+    if security.anonymous_allowed() {
+        return Ok(());
+    }
+    match username {
+        None => Err("anonymous access is not allowed"),
+        // Without a way to check the password, a user name proves nothing: refuse, as
+        // Mosquitto 2 does without a password file. (Password files: security milestone.)
+        Some(_) => Err("no password file to check its user name against"),
+    }
+}
+
+/// A client identifier for a client that sent none, as Mosquitto makes them: `auto_id_prefix`
+/// (default `auto-`) followed by a random UUID in upper case, e.g.
+/// `auto-B213DF67-C224-4E45-AEF9-3D0C3D1CE7D4` (spec 3.1.3.1: unique; 122 random bits make a
+/// collision with another session's identifier negligible).
+fn generated_client_id(prefix: &str) -> String {
+    format!("{prefix}{:X}", uuid::Uuid::new_v4().hyphenated())
 }
 
 /// How long a disconnected session lives: `Some(0)` ends it now, `None` keeps it forever.
@@ -741,4 +843,22 @@ fn compact(message: &Message) -> Message {
     }
     m.payload = bytes::Bytes::copy_from_slice(&message.payload);
     m
+}
+
+#[cfg(test)]
+impl Hub {
+    /// Calls `holding`, then panics, while holding every shared lock and the state lock of
+    /// `client_id`, as a bug in code that holds them would: for tests of the broker's recovery
+    /// from poisoned locks.
+    #[allow(clippy::panic)]
+    pub(crate) fn panic_holding_locks(&self, client_id: &str, holding: impl FnOnce()) {
+        let clients = self.clients();
+        let client = clients.get(client_id).cloned();
+        let _subscriptions = self.subscriptions_write();
+        let _retained = self.retained_write();
+        let _expiry = self.retained_expiry.lock();
+        let _state = client.as_ref().map(|c| c.0.lock());
+        holding();
+        panic!("injected fault while holding the broker's locks");
+    }
 }

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mqtt_broker::config::{Config, Loaded};
+use mqtt_broker::config::{Config, ConfigError, Loaded};
+use mqtt_broker::log::Logger;
 use mqtt_broker::server::Broker;
+use mqtt_broker::Hub;
 use tracing::{error, info, warn};
 
 /// An MQTT v5.0/v3.1.1/v3.1 broker, compatible with Mosquitto's configuration files.
@@ -32,29 +34,64 @@ struct Args {
     help: Option<bool>,
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let loaded = match &args.config_file {
-        Some(path) => Config::load(path),
-        None => Ok(Loaded {
+/// Reads the configuration file (or takes Mosquitto's configuration without one). In both
+/// cases, without a listener the broker is local only, on `-p`'s port if given.
+fn load(args: &Args) -> Result<Loaded, ConfigError> {
+    let mut loaded = match &args.config_file {
+        Some(path) => Config::load(path)?,
+        None => Loaded {
             config: Config::local_only(args.port),
             warnings: Vec::new(),
-        }),
+        },
     };
-    let Loaded {
-        mut config,
-        warnings,
-    } = match loaded {
+    if loaded.config.local_only {
+        if let Some(port) = args.port {
+            for l in &mut loaded.config.listeners {
+                l.port = port;
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// SIGHUP: reads the configuration file again and applies what Mosquitto applies on reload
+/// (`Hub::reload`: security and limits for new connections; logging at once). An invalid file,
+/// or one that adds or removes a listener, leaves the running configuration in force.
+fn reload(args: &Args, hub: &Hub, logger: &Logger) {
+    let Some(path) = &args.config_file else {
+        // Nothing to read again: the defaults stay.
+        return;
+    };
+    let outcome = load(args).map_err(|e| e.to_string()).and_then(|loaded| {
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        hub.reload(loaded.config).map_err(|e| e.to_string())
+    });
+    match outcome {
+        Ok(not_applied) => {
+            for line in not_applied {
+                warn!("{line}");
+            }
+            info!("Config reloaded from {}.", path.display());
+            logger.reconfigure(&hub.config());
+        }
+        Err(e) => {
+            error!("{e}");
+            error!("Error: Unable to reload the config, keeping the running configuration.");
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let Loaded { config, warnings } = match load(&args) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    if args.config_file.is_some() && config.listeners.is_empty() {
-        // Mosquitto 2: without a listener in the file, local-only on -p's port or 1883.
-        config.listeners = Config::local_only(args.port).listeners;
-    }
     if args.test_config {
         for w in &warnings {
             eprintln!("{w}");
@@ -62,7 +99,7 @@ fn main() -> ExitCode {
         println!("Configuration is valid.");
         return ExitCode::SUCCESS;
     }
-    let sinks = mqtt_broker::log::init(&config, args.verbose);
+    let logger = mqtt_broker::log::init(&config, args.verbose);
     info!("mqtt-broker version {} starting", env!("CARGO_PKG_VERSION"));
     match &args.config_file {
         Some(path) => info!("Config loaded from {}.", path.display()),
@@ -106,15 +143,18 @@ fn main() -> ExitCode {
         let shutdown = broker.shutdown_handle();
         #[cfg(unix)]
         if let Some(mut hup) = hangup {
+            let hub = broker.hub();
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    // Mosquitto reopens its log file on SIGHUP (logrotate) and reloads the
-                    // security files; the latter arrives with password and ACL support.
-                    sinks.reopen();
+                    // As Mosquitto: reopen the log file (logrotate), read the file again.
+                    logger.reopen();
                     info!("Reloading config.");
+                    reload(&args, &hub, &logger);
                 }
             });
         }
+        #[cfg(not(unix))]
+        drop((args, logger));
         tokio::spawn(async move {
             termination.wait().await;
             info!(

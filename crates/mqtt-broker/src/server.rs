@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -31,9 +33,13 @@ pub enum StartError {
 /// A running broker: its listeners are bound; `run` serves until shutdown.
 pub struct Broker {
     hub: Arc<Hub>,
-    listeners: Vec<(Arc<Listener>, TcpListener)>,
+    /// Each bound socket with its listener's index in `Config::listeners`.
+    listeners: Vec<(usize, TcpListener)>,
     shutdown_tx: watch::Sender<bool>,
     connect_timeout: std::time::Duration,
+    /// Connection tasks to run: the accept loops send them, `run` spawns them.
+    conn_tx: UnboundedSender<ConnFuture>,
+    conn_rx: UnboundedReceiver<ConnFuture>,
 }
 
 impl Broker {
@@ -41,7 +47,7 @@ impl Broker {
     pub async fn bind(config: Config) -> Result<Broker, StartError> {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
-        for l in &config.listeners {
+        for (index, l) in config.listeners.iter().enumerate() {
             if let Some(reason) = unsupported(l) {
                 // Never serve plain MQTT where the configuration asked for TLS or WebSockets.
                 error!(
@@ -66,7 +72,7 @@ impl Broker {
                             if address.is_ipv4() { 4 } else { 6 },
                             address.port()
                         );
-                        listeners.push((Arc::new(l.clone()), socket));
+                        listeners.push((index, socket));
                     }
                     // A host without IPv6 still serves IPv4, as Mosquitto does.
                     Err(e) if address.is_ipv6() && l.bind_address.is_none() => {
@@ -88,11 +94,14 @@ impl Broker {
             return Err(StartError::NoListener);
         }
         let (shutdown_tx, _) = watch::channel(false);
+        let (conn_tx, conn_rx) = unbounded_channel();
         Ok(Broker {
             hub: Hub::new(config),
             listeners,
             shutdown_tx,
             connect_timeout: connection::CONNECT_TIMEOUT,
+            conn_tx,
+            conn_rx,
         })
     }
 
@@ -121,29 +130,51 @@ impl Broker {
 
     /// Serves until the shutdown handle fires; then tells every client (DISCONNECT 0x8B in
     /// MQTT 5) and waits for their tasks to finish.
+    ///
+    /// Each connection runs as its own task. A panic in one (a bug) ends that task only: tokio
+    /// catches it at the task's boundary, this loop logs it and goes on, and the connection's
+    /// session is released as if its network connection had been lost (`connection::Release`).
+    /// The shared state stays usable: its locks recover from the poisoning such a panic leaves.
     pub async fn run(self) {
+        let Broker {
+            hub,
+            listeners,
+            shutdown_tx,
+            connect_timeout,
+            conn_tx,
+            mut conn_rx,
+        } = self;
         let mut tasks = JoinSet::new();
         let mut accept_loops = JoinSet::new();
-        let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
-        for (listener, socket) in self.listeners {
-            let hub = Arc::clone(&self.hub);
-            let shutdown = self.shutdown_tx.subscribe();
+        for (index, socket) in listeners {
+            let hub = Arc::clone(&hub);
+            let shutdown = shutdown_tx.subscribe();
             let conn_tx = conn_tx.clone();
-            let timeout = self.connect_timeout;
             accept_loops.spawn(accept_loop(
-                hub, listener, socket, shutdown, conn_tx, timeout,
+                hub,
+                index,
+                socket,
+                shutdown,
+                conn_tx,
+                connect_timeout,
             ));
         }
         drop(conn_tx);
-        let sys = tokio::spawn(crate::sys::run(
-            Arc::clone(&self.hub),
-            self.shutdown_tx.subscribe(),
-        ));
-        let mut shutdown = self.shutdown_tx.subscribe();
+        let sys = tokio::spawn(crate::sys::run(Arc::clone(&hub), shutdown_tx.subscribe()));
+        let mut shutdown = shutdown_tx.subscribe();
         loop {
             tokio::select! {
                 Some(fut) = conn_rx.recv() => { tasks.spawn(fut); }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done {
+                        if e.is_panic() {
+                            error!(
+                                "Error: a connection task panicked ({}); that connection was closed.",
+                                panic_message(e.into_panic())
+                            );
+                        }
+                    }
+                }
                 _ = shutdown.changed() => break,
             }
         }
@@ -157,18 +188,30 @@ impl Broker {
     }
 }
 
+/// The message of a panic payload (`panic!` with a literal or a formatted string).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&'static str>()
+            .map_or_else(|| "no message".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
 type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 async fn accept_loop(
     hub: Arc<Hub>,
-    listener: Arc<Listener>,
+    index: usize,
     socket: TcpListener,
     shutdown: watch::Receiver<bool>,
-    conn_tx: tokio::sync::mpsc::UnboundedSender<ConnFuture>,
+    conn_tx: UnboundedSender<ConnFuture>,
     connect_timeout: std::time::Duration,
 ) {
-    let limit = listener
-        .max_connections
+    // max_connections is not reloaded: the listener is not re-opened.
+    let limit = hub
+        .listener(index)
+        .and_then(|l| l.max_connections)
         .map(|n| Arc::new(Semaphore::new(n)));
     loop {
         let (stream, peer) = match socket.accept().await {
@@ -180,6 +223,11 @@ async fn accept_loop(
                 continue;
             }
         };
+        // The listener's options as the configuration in force has them (security options
+        // change on reload).
+        let Some(listener) = hub.listener(index) else {
+            return;
+        };
         let permit = match &limit {
             Some(sem) => match Arc::clone(sem).try_acquire_owned() {
                 Ok(p) => Some(p),
@@ -190,28 +238,52 @@ async fn accept_loop(
             },
             None => None,
         };
-        if hub.config.set_tcp_nodelay {
+        if hub.config().set_tcp_nodelay {
             let _ = stream.set_nodelay(true);
         }
-        let hub = Arc::clone(&hub);
-        let listener = Arc::clone(&listener);
-        let shutdown = shutdown.clone();
-        let fut: ConnFuture = Box::pin(async move {
-            let _permit = permit;
-            connection::serve(
-                hub,
-                listener,
-                stream,
-                peer.to_string(),
-                shutdown,
-                connect_timeout,
-            )
-            .await;
-        });
+        let fut = connection_task(
+            Arc::clone(&hub),
+            (index, listener),
+            stream,
+            peer.to_string(),
+            shutdown.clone(),
+            connect_timeout,
+            permit,
+        );
         if conn_tx.send(fut).is_err() {
             return;
         }
     }
+}
+
+/// The task of one connection, as `Broker::run` spawns it: serves the connection (accepted on
+/// the listener of that index in `Config::listeners`) and holds its `max_connections` permit
+/// until it ends.
+fn connection_task<S>(
+    hub: Arc<Hub>,
+    (listener_index, listener): (usize, Arc<Listener>),
+    stream: S,
+    peer: String,
+    shutdown: watch::Receiver<bool>,
+    connect_timeout: std::time::Duration,
+    permit: Option<OwnedSemaphorePermit>,
+) -> ConnFuture
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        let _permit = permit;
+        connection::serve(
+            hub,
+            listener_index,
+            listener,
+            stream,
+            peer,
+            shutdown,
+            connect_timeout,
+        )
+        .await;
+    })
 }
 
 /// What a listener asks for that this version cannot provide.
@@ -262,4 +334,257 @@ fn bind(address: &SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     TcpListener::from_std(socket.into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! A panic in one connection's task must not take the broker down. The faults are injected
+    //! through the path accepted sockets take (`connection_task`, sent to `Broker::run` over the
+    //! same channel as the accept loops use), not through hooks in the broker's code: a transport
+    //! that panics when read, and a task that panics while holding the shared locks.
+
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use mqtt_codec::{
+        ConnAck, Connect, Decoder, LastWill, MqttString, Packet, PacketId, ProtocolVersion, PubAck,
+        Publish, PublishQos, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter,
+        TopicName,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// A transport whose reads panic once `armed`: a stand-in for any bug met while serving a
+    /// connection.
+    struct Fragile {
+        inner: tokio::io::DuplexStream,
+        armed: Arc<AtomicBool>,
+    }
+
+    impl AsyncRead for Fragile {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if self.armed.load(Ordering::SeqCst) {
+                panic!("injected fault in a connection task");
+            }
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Fragile {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// A minimal MQTT 5 client over any transport.
+    struct Client<S> {
+        io: S,
+        decoder: Decoder,
+        buf: BytesMut,
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+        async fn connect(io: S, connect: Connect) -> (Self, ConnAck) {
+            let mut c = Client {
+                io,
+                decoder: Decoder::new(ProtocolVersion::V5),
+                buf: BytesMut::new(),
+            };
+            c.send(Packet::from(connect)).await;
+            match c.recv().await {
+                Some(Packet::ConnAck(ack)) => (c, *ack),
+                other => panic!("expected CONNACK, got {other:?}"),
+            }
+        }
+
+        async fn send(&mut self, packet: Packet) {
+            let mut out = BytesMut::new();
+            packet.encode(ProtocolVersion::V5, &mut out).unwrap();
+            self.io.write_all(&out).await.unwrap();
+        }
+
+        /// The next packet, `None` once the connection is closed.
+        async fn recv(&mut self) -> Option<Packet> {
+            tokio::time::timeout(WAIT, async {
+                loop {
+                    if let Some(p) = self.decoder.decode(&mut self.buf).unwrap() {
+                        return Some(p);
+                    }
+                    match self.io.read_buf(&mut self.buf).await {
+                        Ok(0) | Err(_) => return None,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await
+            .expect("timed out waiting for a packet")
+        }
+
+        async fn subscribe(&mut self, filter: &str) {
+            let s = Subscribe::new(
+                PacketId::MIN,
+                vec![(
+                    TopicFilter::new(filter).unwrap(),
+                    SubscriptionOptions::with_qos(QoS::AtLeastOnce),
+                )],
+            );
+            self.send(Packet::Subscribe(s)).await;
+            assert!(matches!(self.recv().await, Some(Packet::SubAck(_))));
+        }
+
+        async fn publish(&mut self, topic: &str, payload: &str, retain: bool) {
+            let p = Publish {
+                qos: PublishQos::AtLeastOnce(PacketId::MIN),
+                retain,
+                topic: TopicName::new(topic).unwrap(),
+                payload: payload.to_owned().into(),
+                ..Publish::default()
+            };
+            self.send(Packet::Publish(p)).await;
+            assert!(matches!(self.recv().await, Some(Packet::PubAck(_))));
+        }
+
+        /// The next PUBLISH, acknowledged.
+        async fn next_publish(&mut self) -> Publish {
+            match self.recv().await {
+                Some(Packet::Publish(p)) => {
+                    if let Some(id) = p.qos.packet_id() {
+                        self.send(Packet::PubAck(PubAck::new(id))).await;
+                    }
+                    p
+                }
+                other => panic!("expected PUBLISH, got {other:?}"),
+            }
+        }
+    }
+
+    fn connect(id: &str) -> Connect {
+        Connect {
+            client_id: MqttString::new(id).unwrap(),
+            ..Connect::default()
+        }
+    }
+
+    async fn tcp(addr: SocketAddr, id: &str) -> Client<TcpStream> {
+        let (c, ack) = Client::connect(TcpStream::connect(addr).await.unwrap(), connect(id)).await;
+        assert_eq!(ack.reason_code, ReasonCode::Success);
+        c
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_one_connection_leaves_the_broker_and_other_clients_working() {
+        let mut config = Config::local_only(Some(0));
+        config
+            .listeners
+            .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
+        let broker = Broker::bind(config).await.unwrap();
+        let addr = broker.local_addrs()[0];
+        let hub = broker.hub();
+        let index = broker.listeners[0].0;
+        let listener = hub.listener(index).unwrap();
+        let spawn = broker.conn_tx.clone();
+        let shutdown = broker.shutdown_handle();
+        let running = tokio::spawn(broker.run());
+
+        let mut bystander = tcp(addr, "bystander").await;
+        bystander.subscribe("will/#").await;
+        bystander.subscribe("news").await;
+
+        // 1. A connection whose task panics while serving it.
+        let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+        let armed = Arc::new(AtomicBool::new(false));
+        let fragile = Fragile {
+            inner: server_end,
+            armed: Arc::clone(&armed),
+        };
+        spawn
+            .send(connection_task(
+                Arc::clone(&hub),
+                (index, Arc::clone(&listener)),
+                fragile,
+                "in-memory".to_owned(),
+                shutdown.subscribe(),
+                connection::CONNECT_TIMEOUT,
+                None,
+            ))
+            .unwrap();
+        let mut with_will = connect("victim");
+        with_will.will = Some(LastWill {
+            topic: TopicName::new("will/victim").unwrap(),
+            payload: "lost".into(),
+            qos: QoS::AtLeastOnce,
+            ..LastWill::default()
+        });
+        let (mut victim, ack) = Client::connect(client_end, with_will).await;
+        assert_eq!(ack.reason_code, ReasonCode::Success);
+        victim.subscribe("news").await;
+        armed.store(true, Ordering::SeqCst);
+        victim.send(Packet::PingReq).await; // wakes the task, whose next read panics
+                                            // The session was released as after a lost connection: the will is published, and the
+                                            // session (expiry 0) ended.
+        let will = bystander.next_publish().await;
+        assert_eq!(
+            (will.topic.as_str(), will.payload.as_ref()),
+            ("will/victim", &b"lost"[..])
+        );
+        assert!(!hub.has_session("victim"));
+        assert_eq!(victim.recv().await, None, "the connection is closed");
+
+        // 2. A task that panics while holding every shared lock and the bystander's.
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let poisoner = Arc::clone(&hub);
+        spawn
+            .send(Box::pin(async move {
+                poisoner.panic_holding_locks("bystander", move || {
+                    let _ = held_tx.send(());
+                });
+            }))
+            .unwrap();
+        held_rx.await.unwrap();
+
+        // The accept loop, routing, subscriptions, retained messages and the bystander's
+        // session all keep working.
+        let mut newcomer = tcp(addr, "newcomer").await;
+        newcomer.publish("news", "still here", true).await;
+        assert_eq!(bystander.next_publish().await.payload, "still here");
+        newcomer.subscribe("news").await;
+        let retained = newcomer.next_publish().await;
+        assert_eq!(retained.payload, "still here");
+        assert!(retained.retain);
+        // The victim's client id is free: a new session, not a takeover.
+        let (_again, ack) =
+            Client::connect(TcpStream::connect(addr).await.unwrap(), connect("victim")).await;
+        assert_eq!(ack.reason_code, ReasonCode::Success);
+        assert!(!ack.session_present);
+        assert_eq!(hub.session_count(), 3);
+        assert!(!running.is_finished());
+
+        let _ = shutdown.send(true);
+        tokio::time::timeout(WAIT, running).await.unwrap().unwrap();
+    }
 }

@@ -33,83 +33,111 @@ impl Load {
     }
 }
 
-/// Publishes the `$SYS` tree until shutdown. Does nothing when `sys_interval` is 0.
+/// Publishes the `$SYS` tree every `sys_interval` seconds until shutdown; not while
+/// `sys_interval` is 0. A reloaded `sys_interval` applies at once.
 pub(crate) async fn run(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
-    let interval = hub.config.sys_interval;
-    if interval == 0 {
-        return;
-    }
+    let mut changes = hub.config_changes();
     let started = Instant::now();
     let mut last: HashMap<String, String> = HashMap::new();
     let mut loads: HashMap<&'static str, Load> = HashMap::new();
-    publish(
-        &hub,
-        &mut last,
-        "$SYS/broker/version",
-        format!("mqtt-broker version {}", env!("CARGO_PKG_VERSION")),
-    );
-    let mut ticker = tokio::time::interval(Duration::from_secs(u64::from(interval)));
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let m = &hub.metrics;
-        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        let sessions = hub.session_count() as u64;
-        let connected = get(&m.clients_connected);
-        let values: Vec<(&str, String)> = vec![
-            ("uptime", format!("{} seconds", started.elapsed().as_secs())),
-            ("clients/connected", connected.to_string()),
-            ("clients/active", connected.to_string()),
-            (
-                "clients/disconnected",
-                sessions.saturating_sub(connected).to_string(),
-            ),
-            (
-                "clients/inactive",
-                sessions.saturating_sub(connected).to_string(),
-            ),
-            ("clients/total", sessions.to_string()),
-            ("clients/maximum", get(&m.clients_maximum).to_string()),
-            ("messages/received", get(&m.messages_received).to_string()),
-            ("messages/sent", get(&m.messages_sent).to_string()),
-            ("bytes/received", get(&m.bytes_received).to_string()),
-            ("bytes/sent", get(&m.bytes_sent).to_string()),
-            (
-                "publish/messages/received",
-                get(&m.publish_received).to_string(),
-            ),
-            ("publish/messages/sent", get(&m.publish_sent).to_string()),
-            (
-                "publish/messages/dropped",
-                get(&m.messages_dropped).to_string(),
-            ),
-            ("subscriptions/count", hub.subscription_count().to_string()),
-            ("retained messages/count", hub.retained_count().to_string()),
-        ];
-        for (name, value) in values {
-            publish(&hub, &mut last, &format!("$SYS/broker/{name}"), value);
-        }
-        let secs = f64::from(interval);
-        for (name, total) in [
-            ("messages/received", get(&m.messages_received)),
-            ("messages/sent", get(&m.messages_sent)),
-            ("publish/received", get(&m.publish_received)),
-            ("publish/sent", get(&m.publish_sent)),
-            ("bytes/received", get(&m.bytes_received)),
-            ("bytes/sent", get(&m.bytes_sent)),
-            ("connections", get(&m.clients_total_connects)),
-        ] {
-            let averages = loads.entry(name).or_default().update(total, secs);
-            for (avg, (_, window)) in averages.iter().zip(Load::WINDOWS) {
-                publish(
-                    &hub,
-                    &mut last,
-                    &format!("$SYS/broker/load/{name}/{window}"),
-                    format!("{avg:.2}"),
-                );
+        let interval = changes.borrow_and_update().sys_interval;
+        if interval == 0 {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
             }
+            continue;
+        }
+        publish(
+            &hub,
+            &mut last,
+            "$SYS/broker/version",
+            format!("mqtt-broker version {}", env!("CARGO_PKG_VERSION")),
+        );
+        let mut ticker = tokio::time::interval(Duration::from_secs(u64::from(interval)));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if changes.borrow_and_update().sys_interval != interval {
+                        break;
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return,
+            }
+            update(&hub, &mut last, &mut loads, started, interval);
+        }
+    }
+}
+
+/// Publishes the values that changed since the last update.
+fn update(
+    hub: &Hub,
+    last: &mut HashMap<String, String>,
+    loads: &mut HashMap<&'static str, Load>,
+    started: Instant,
+    interval: u32,
+) {
+    let m = &hub.metrics;
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let sessions = hub.session_count() as u64;
+    let connected = get(&m.clients_connected);
+    let values: Vec<(&str, String)> = vec![
+        ("uptime", format!("{} seconds", started.elapsed().as_secs())),
+        ("clients/connected", connected.to_string()),
+        ("clients/active", connected.to_string()),
+        (
+            "clients/disconnected",
+            sessions.saturating_sub(connected).to_string(),
+        ),
+        (
+            "clients/inactive",
+            sessions.saturating_sub(connected).to_string(),
+        ),
+        ("clients/total", sessions.to_string()),
+        ("clients/maximum", get(&m.clients_maximum).to_string()),
+        ("messages/received", get(&m.messages_received).to_string()),
+        ("messages/sent", get(&m.messages_sent).to_string()),
+        ("bytes/received", get(&m.bytes_received).to_string()),
+        ("bytes/sent", get(&m.bytes_sent).to_string()),
+        (
+            "publish/messages/received",
+            get(&m.publish_received).to_string(),
+        ),
+        ("publish/messages/sent", get(&m.publish_sent).to_string()),
+        (
+            "publish/messages/dropped",
+            get(&m.messages_dropped).to_string(),
+        ),
+        ("subscriptions/count", hub.subscription_count().to_string()),
+        ("retained messages/count", hub.retained_count().to_string()),
+    ];
+    for (name, value) in values {
+        publish(hub, last, &format!("$SYS/broker/{name}"), value);
+    }
+    let secs = f64::from(interval);
+    for (name, total) in [
+        ("messages/received", get(&m.messages_received)),
+        ("messages/sent", get(&m.messages_sent)),
+        ("publish/received", get(&m.publish_received)),
+        ("publish/sent", get(&m.publish_sent)),
+        ("bytes/received", get(&m.bytes_received)),
+        ("bytes/sent", get(&m.bytes_sent)),
+        ("connections", get(&m.clients_total_connects)),
+    ] {
+        let averages = loads.entry(name).or_default().update(total, secs);
+        for (avg, (_, window)) in averages.iter().zip(Load::WINDOWS) {
+            publish(
+                hub,
+                last,
+                &format!("$SYS/broker/load/{name}/{window}"),
+                format!("{avg:.2}"),
+            );
         }
     }
 }

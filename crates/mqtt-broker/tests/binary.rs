@@ -35,8 +35,34 @@ impl Drop for Running {
     }
 }
 
-/// Starts the binary and returns it once its log shows `ready` (read from stderr).
-fn start(args: &[&str], ready: &str) -> (Running, Vec<String>) {
+/// The broker's log (its stderr), line by line, as it comes.
+struct Log {
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Log {
+    /// Waits (at most [`WAIT`]) for a line containing `needle`; returns the lines read up to it,
+    /// that one included.
+    fn wait_for(&mut self, needle: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("broker did not log {needle:?}: {lines:?}"));
+            let done = line.contains(needle);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+/// Starts the binary and returns it once its log shows `ready`, with the rest of its log.
+fn start_logged(args: &[&str], ready: &str) -> (Running, Vec<String>, Log) {
     let mut running = Running(
         Command::new(BIN)
             .args(args)
@@ -47,28 +73,30 @@ fn start(args: &[&str], ready: &str) -> (Running, Vec<String>) {
     );
     let stderr = running.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // Reads everything, also once nobody listens, so that the broker never blocks on a full
+    // pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("broker did not log {ready:?}: {lines:?}"));
-        let done = line.contains(ready);
-        lines.push(line);
-        if done {
-            // Keep draining so the broker never blocks on a full pipe.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return (running, lines);
-        }
-    }
+    let mut log = Log { rx };
+    let lines = log.wait_for(ready);
+    (running, lines, log)
+}
+
+/// Starts the binary and returns it once its log shows `ready` (read from stderr).
+fn start(args: &[&str], ready: &str) -> (Running, Vec<String>) {
+    let (running, lines, _log) = start_logged(args, ready);
+    (running, lines)
+}
+
+fn sighup(b: &Running) {
+    assert!(Command::new("kill")
+        .args(["-HUP", &b.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
 }
 
 #[tokio::test]
@@ -224,5 +252,168 @@ fn tls_and_websockets_listeners_are_never_served_as_plain_mqtt() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", tls)).is_err());
     assert!(std::net::TcpStream::connect(("127.0.0.1", ws)).is_err());
     assert!(std::net::TcpStream::connect(("127.0.0.1", plain)).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sighup_reloads_limits_and_security_for_new_connections() {
+    // As Mosquitto on SIGHUP: the file is read again; limits and security options apply to the
+    // connections made afterwards; a file that is invalid, or adds a listener, changes nothing.
+    let dir = std::env::temp_dir().join(format!("mqtt-broker-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("broker.conf");
+    let port = free_port();
+    let listener = format!("listener {port} 127.0.0.1\n");
+    std::fs::write(&conf, format!("{listener}allow_anonymous true\n")).unwrap();
+    let (b, _, mut log) = start_logged(&["-c", conf.to_str().unwrap()], "listen socket on port");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let v5 = ProtocolVersion::V5;
+    let (mut early, ack) = RawClient::connect_with(addr, connect_packet(v5, "early", true)).await;
+    assert_eq!(ack.properties.maximum_packet_size, None);
+    assert_eq!(ack.properties.server_keep_alive, None);
+
+    // Limits.
+    std::fs::write(
+        &conf,
+        format!("{listener}allow_anonymous true\nmax_packet_size 200\nmax_keepalive 30\n"),
+    )
+    .unwrap();
+    sighup(&b);
+    let lines = log.wait_for("Config reloaded from");
+    assert!(
+        lines.iter().any(|l| l.ends_with(": Reloading config.")),
+        "{lines:?}"
+    );
+    let (mut late, ack) = RawClient::connect_with(addr, connect_packet(v5, "late", true)).await;
+    assert_eq!(
+        ack.properties.maximum_packet_size.map(|m| m.get()),
+        Some(200)
+    );
+    assert_eq!(ack.properties.server_keep_alive, Some(30));
+    let big = "x".repeat(500);
+    late.publish("big", &big, QoS::AtMostOnce, false).await;
+    assert_eq!(
+        late.until_closed().await,
+        [Packet::from(Disconnect::new(ReasonCode::PacketTooLarge))]
+    );
+    // A connection made before the reload keeps the limits it started with.
+    early.publish("big", &big, QoS::AtLeastOnce, false).await;
+
+    // Security options. As Mosquitto, connected clients that would no longer be let in are
+    // disconnected (MQTT 5: DISCONNECT 0x98 Administrative action).
+    let mut old_v4 = RawClient::connect(addr, ProtocolVersion::V3_1_1, "old-v4").await;
+    std::fs::write(&conf, format!("{listener}allow_anonymous false\n")).unwrap();
+    sighup(&b);
+    let lines = log.wait_for("Config reloaded from");
+    for id in ["early", "old-v4"] {
+        let kicked = format!("Client {id} disconnected, not authorised.");
+        assert!(lines.iter().any(|l| l.ends_with(&kicked)), "{lines:?}");
+    }
+    assert_eq!(
+        early.until_closed().await,
+        [Packet::from(Disconnect::new(
+            ReasonCode::AdministrativeAction
+        ))]
+    );
+    assert_eq!(old_v4.until_closed().await, []);
+    let refused = |id: &'static str| async move {
+        let mut c = RawClient::open(addr, v5).await;
+        c.send(Packet::from(connect_packet(v5, id, true))).await;
+        c.until_closed().await
+    };
+    let got = refused("anonymous").await;
+    assert!(
+        matches!(&got[..], [Packet::ConnAck(a)] if a.reason_code == ReasonCode::NotAuthorized),
+        "{got:?}"
+    );
+
+    // An invalid file: logged, and the running configuration stays.
+    std::fs::write(
+        &conf,
+        format!("{listener}allow_anonymous true\nnot_an_option 1\n"),
+    )
+    .unwrap();
+    sighup(&b);
+    let lines = log.wait_for("keeping the running configuration");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("not_an_option") && l.contains("broker.conf:3")),
+        "{lines:?}"
+    );
+    let got = refused("still-anonymous").await;
+    assert!(
+        matches!(&got[..], [Packet::ConnAck(a)] if a.reason_code == ReasonCode::NotAuthorized),
+        "{got:?}"
+    );
+
+    // A new listener: not opened on reload (Mosquitto's message), nothing else applied either.
+    let other = free_port();
+    std::fs::write(
+        &conf,
+        format!("{listener}allow_anonymous true\nlistener {other} 127.0.0.1\n"),
+    )
+    .unwrap();
+    sighup(&b);
+    let lines = log.wait_for("keeping the running configuration");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("not currently possible to add/remove listeners")),
+        "{lines:?}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", other)).is_err());
+    let got = refused("anonymous-again").await;
+    assert!(
+        matches!(&got[..], [Packet::ConnAck(a)] if a.reason_code == ReasonCode::NotAuthorized),
+        "{got:?}"
+    );
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sighup_reloads_logging_options() {
+    // connection_messages and log_timestamp_format from the file read again on SIGHUP.
+    let dir = std::env::temp_dir().join(format!("mqtt-broker-relog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("broker.conf");
+    let port = free_port();
+    let listener = format!("listener {port} 127.0.0.1\nallow_anonymous true\n");
+    std::fs::write(&conf, &listener).unwrap();
+    let (b, _, mut log) = start_logged(&["-c", conf.to_str().unwrap()], "listen socket on port");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _one = RawClient::connect(addr, ProtocolVersion::V3_1_1, "one").await;
+    let lines = log.wait_for("as one");
+    // Mosquitto's default timestamp: seconds since the epoch.
+    let line = lines.last().unwrap();
+    let (stamp, _) = line.split_once(": ").unwrap();
+    assert!(
+        stamp.len() >= 10 && stamp.bytes().all(|c| c.is_ascii_digit()),
+        "{line}"
+    );
+
+    std::fs::write(
+        &conf,
+        format!("{listener}connection_messages false\nlog_timestamp_format %Y-%m-%dT%H:%M:%S\n"),
+    )
+    .unwrap();
+    sighup(&b);
+    log.wait_for("Config reloaded from");
+    let _two = RawClient::connect(addr, ProtocolVersion::V3_1_1, "two").await;
+    // The next line logged after "two" connected: no connection message came before it.
+    sighup(&b);
+    let lines = log.wait_for("Reloading config.");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    // 2024-05-01T12:00:00: Reloading config.
+    let (stamp, message) = lines[0].split_once(": ").unwrap();
+    assert_eq!(message, "Reloading config.");
+    let stamp_bytes = stamp.as_bytes();
+    assert_eq!(stamp.len(), 19, "{stamp}");
+    for (i, sep) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+        assert_eq!(stamp_bytes[i], sep, "{stamp}");
+    }
+    log.wait_for("Config reloaded from");
+    drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }

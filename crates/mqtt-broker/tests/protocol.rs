@@ -212,7 +212,10 @@ async fn zero_length_client_ids() {
     let broker = TestBroker::start().await;
     let (_c, ack) = RawClient::connect_with(broker.addr, connect_packet(V5, "", true)).await;
     let assigned = ack.properties.assigned_client_identifier.unwrap();
-    assert!(assigned.starts_with("auto-"));
+    // As Mosquitto: auto- and an upper-case UUID, e.g. auto-B213DF67-C224-6E45-EEF9-3D0C3D1CE7D4.
+    assert!(is_generated_client_id(&assigned, "auto-"), "{assigned}");
+    let (_c, again) = RawClient::connect_with(broker.addr, connect_packet(V5, "", true)).await;
+    assert_ne!(again.properties.assigned_client_identifier, Some(assigned));
     // 3.1.1 [MQTT-3.1.3-8]: empty id with Clean Session 0 is refused with 0x02.
     let mut c = RawClient::open(broker.addr, V4).await;
     c.send_raw(b"\x10\x0c\x00\x04MQTT\x04\x00\x00\x3c\x00\x00")
@@ -220,6 +223,21 @@ async fn zero_length_client_ids() {
     assert!(
         matches!(c.recv().await, Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::ClientIdentifierNotValid)
     );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn auto_id_prefix_is_respected() {
+    // Mosquitto's auto_id_prefix: generated client identifiers start with it.
+    let broker = TestBroker::with_config(|c| {
+        for l in &mut c.listeners {
+            l.security.auto_id_prefix = "plant7-".to_owned();
+        }
+    })
+    .await;
+    let (_c, ack) = RawClient::connect_with(broker.addr, connect_packet(V5, "", true)).await;
+    let assigned = ack.properties.assigned_client_identifier.unwrap();
+    assert!(is_generated_client_id(&assigned, "plant7-"), "{assigned}");
     broker.stop().await;
 }
 
@@ -883,5 +901,25 @@ async fn mount_point_prefixes_topics_and_hides_the_prefix() {
         (retained.topic.as_str(), retained.retain),
         ("sensors/t", true)
     );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn sys_interval_is_reloaded_at_once() {
+    // SIGHUP reloads sys_interval (Mosquitto does): $SYS, off at start, starts with the reload.
+    let config = |sys_interval| {
+        let mut c = mqtt_broker::config::Config::local_only(Some(0));
+        c.listeners
+            .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
+        c.sys_interval = sys_interval;
+        c
+    };
+    let (broker, hub) = TestBroker::start_with_hub_config(|c| *c = config(0)).await;
+    let mut c = RawClient::connect(broker.addr, V4, "sys").await;
+    c.subscribe("$SYS/broker/version", QoS::AtMostOnce).await;
+    assert_eq!(c.sync().await, [], "no $SYS while sys_interval is 0");
+    assert_eq!(hub.reload(config(1)), Ok(Vec::new()));
+    let p = c.expect_publish().await;
+    assert_eq!(p.topic, "$SYS/broker/version");
     broker.stop().await;
 }

@@ -25,12 +25,14 @@ use std::path::Path;
 
 mod error;
 mod mosquitto;
+mod reload;
 #[cfg(test)]
 mod tests;
 mod toml;
 mod types;
 
 pub use error::{ConfigError, ConfigWarning, WarningKind};
+pub use reload::{ReloadError, Reloaded};
 pub use types::{
     Config, Listener, ListenerProtocol, Log, LogDest, LogTypes, Persistence, PersistenceSync,
     Security, SocketDomain, Tls, TlsVersion, DEFAULT_PORT,

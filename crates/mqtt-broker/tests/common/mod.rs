@@ -53,8 +53,24 @@ impl TestBroker {
         Self::with_config_and_hub(edit).await
     }
 
+    /// A broker whose connections may take `timeout` to send CONNECT (500 ms otherwise): a
+    /// close seen well before it is the broker's own decision, not the CONNECT timeout.
+    pub async fn with_connect_timeout(
+        timeout: Duration,
+        edit: impl FnOnce(&mut Config),
+    ) -> TestBroker {
+        Self::build(edit, timeout).await.0
+    }
+
     async fn with_config_and_hub(
         edit: impl FnOnce(&mut Config),
+    ) -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
+        Self::build(edit, Duration::from_millis(500)).await
+    }
+
+    async fn build(
+        edit: impl FnOnce(&mut Config),
+        connect_timeout: Duration,
     ) -> (TestBroker, std::sync::Arc<mqtt_broker::Hub>) {
         let mut config = Config::local_only(Some(0));
         config
@@ -62,7 +78,7 @@ impl TestBroker {
             .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
         edit(&mut config);
         let mut broker = Broker::bind(config).await.unwrap();
-        broker.set_connect_timeout(Duration::from_millis(500));
+        broker.set_connect_timeout(connect_timeout);
         let hub = broker.hub();
         let addr = broker.local_addrs()[0];
         let shutdown = broker.shutdown_handle();
@@ -121,6 +137,35 @@ impl RawClient {
         let mut out = BytesMut::new();
         packet.encode(self.version, &mut out).unwrap();
         self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// Sends several packets in one write, so that the broker reads them together.
+    pub async fn send_all(&mut self, packets: &[Packet]) {
+        let mut out = BytesMut::new();
+        for packet in packets {
+            let version = match packet {
+                Packet::Connect(c) => c.protocol,
+                _ => self.version,
+            };
+            packet.encode(version, &mut out).unwrap();
+        }
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// Sends PINGREQ and returns what the broker sent before its PINGRESP. The broker writes
+    /// packets in the order it queues them, so whatever it had queued for this client before it
+    /// read the PINGREQ comes first: an empty result shows that nothing was sent, without
+    /// waiting for a timeout. Panics if the connection closes first.
+    pub async fn sync(&mut self) -> Vec<Packet> {
+        self.send(Packet::PingReq).await;
+        let mut got = Vec::new();
+        loop {
+            match self.recv().await {
+                Some(Packet::PingResp) => return got,
+                Some(p) => got.push(p),
+                None => panic!("connection closed while waiting for PINGRESP; got {got:?}"),
+            }
+        }
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
@@ -234,6 +279,20 @@ impl RawClient {
         self.send(Packet::from(Disconnect::default())).await;
         let _ = self.stream.shutdown().await;
     }
+}
+
+/// Whether `id` is `prefix` followed by an upper-case UUID in 8-4-4-4-12 form, as Mosquitto
+/// assigns client identifiers (`auto-B213DF67-C224-6E45-EEF9-3D0C3D1CE7D4`).
+pub fn is_generated_client_id(id: &str, prefix: &str) -> bool {
+    let Some(uuid) = id.strip_prefix(prefix) else {
+        return false;
+    };
+    let groups: Vec<&str> = uuid.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+        })
 }
 
 pub fn connect_packet(version: ProtocolVersion, id: &str, clean: bool) -> Connect {
