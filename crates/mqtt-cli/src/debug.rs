@@ -5,7 +5,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use anstyle::{AnsiColor, Style};
-use mqtt_client::{Direction, PacketObserver};
+use std::sync::Arc;
+
+use crate::connection::PacketWatcher;
+use mqtt_client::Direction;
 use mqtt_codec::{Packet, ProtocolVersion, PublishQos, QoS};
 
 /// What the lines need to remember between packets.
@@ -20,8 +23,8 @@ struct State {
     last_mid: u16,
 }
 
-/// The `-d` observer for a connection of `version` whose CONNECT carries `client_id`.
-pub fn observer(version: ProtocolVersion, client_id: &str) -> PacketObserver {
+/// The `-d` callback for a connection of `version` whose CONNECT carries `client_id`.
+pub fn watcher(version: ProtocolVersion, client_id: &str) -> PacketWatcher {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let state = Mutex::new(State {
         name: if client_id.is_empty() {
@@ -31,7 +34,7 @@ pub fn observer(version: ProtocolVersion, client_id: &str) -> PacketObserver {
         },
         last_mid: 0,
     });
-    PacketObserver::new(move |direction, packet| {
+    Arc::new(move |direction: Direction, packet: &Packet| {
         let Ok(mut state) = state.lock() else { return };
         let lines = describe(&mut state, version, direction, packet);
         let mut out = std::io::stdout().lock();

@@ -4,9 +4,10 @@
 //! with `mosquitto_pub`, and compares what `mosquitto_sub` printed (stdout and stderr) with what
 //! our renderer produces for the same message, byte for byte.
 //!
-//! Readiness is awaited, never slept on: the broker runs with `log_type all` and the test reads
-//! its log for "Sending SUBACK to sub-N" (the subscription exists, so a live publish will be
-//! delivered) or "Client pub-N disconnected." (a retained publish is stored).
+//! Readiness is awaited, never slept on: the broker (`test_support::Mosquitto`) runs with
+//! `log_type all` and the test reads its log for "Sending SUBACK to sub-N" (the subscription
+//! exists, so a live publish will be delivered) or "Client pub-N disconnected." (a retained
+//! publish is stored).
 //!
 //! Time: `mosquitto_sub` runs with `TZ=UTC` (or an explicit POSIX zone) and we render in the
 //! matching fixed [`Zone`]. Every `-F` format is prefixed with `@s @N|`, which tells us the exact
@@ -14,7 +15,7 @@
 //! and the `"tst"` of `%j`/`%J` read the clock again a few microseconds later; for those cases
 //! only the digits that depend on the time may differ (see [`assert_same_modulo_clock`]).
 //!
-//! The test fails, loudly, when `mosquitto` or `mosquitto_sub` is missing.
+//! The test fails, loudly, when `mosquitto` or `mosquitto_sub` is missing (`test_support::tool`).
 
 #![allow(
     clippy::unwrap_used,
@@ -23,176 +24,55 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mqtt_cli::format::{render_with, validate_format, OutputOptions, Received, Zone};
 use mqtt_codec::{MqttString, PublishProperties, QoS, TopicName};
-
-/// How long any single wait may take before the test gives up with a message.
-const WAIT: Duration = Duration::from_secs(15);
-
-// ---------------------------------------------------------------------------------------------
-// Locating the tools
-// ---------------------------------------------------------------------------------------------
-
-/// Finds `name` on `PATH` or in the sbin directories Debian installs `mosquitto` into; panics
-/// with installation advice if it is absent, so the suite can never pass without the reference.
-fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from));
-    for dir in dirs {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "`{name}` was not found on PATH or in /usr/sbin: these tests compare against the real \
-         Mosquitto 2.0.11; install it with `apt-get install -y mosquitto mosquitto-clients`"
-    );
-}
-
-/// A unique scratch directory for one broker.
-fn scratch_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mqtt-cli-format-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use test_support::{tool, Mosquitto, TempDir};
 
 // ---------------------------------------------------------------------------------------------
 // The broker
 // ---------------------------------------------------------------------------------------------
 
-/// A private `mosquitto` on a free loopback port, with its log in a channel.
+/// A private `mosquitto` (from `test-support`, logging everything) and the next client number.
 struct Broker {
-    child: Child,
-    port: u16,
-    log: Receiver<String>,
-    dir: PathBuf,
+    mosquitto: Mosquitto,
     next_id: usize,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let mosquitto = tool("mosquitto");
+        // Fail loudly, before any case, when a tool is missing.
         tool("mosquitto_sub");
         tool("mosquitto_pub");
-        // Another process may grab the port between our probe and mosquitto's bind; retry.
-        let mut last_failure = String::new();
-        for _ in 0..5 {
-            let dir = scratch_dir();
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let config = dir.join("mosquitto.conf");
-            std::fs::write(
-                &config,
-                format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n\
-                     log_dest stderr\npersistence false\n"
-                ),
-            )
-            .unwrap();
-            let mut child = Command::new(&mosquitto)
-                .arg("-c")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("cannot start mosquitto");
-            let (tx, rx) = mpsc::channel();
-            for stream in [
-                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-                Box::new(child.stderr.take().unwrap()),
-            ] {
-                let tx = tx.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(stream).lines() {
-                        let Ok(line) = line else { break };
-                        if tx.send(line).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            let mut broker = Broker {
-                child,
-                port,
-                log: rx,
-                dir,
-                next_id: 0,
-            };
-            match broker.wait_for_log(&format!("Opening ipv4 listen socket on port {port}.")) {
-                Ok(()) if broker.accepts_connections() => return broker,
-                Ok(()) => last_failure = "the port never accepted connections".into(),
-                Err(log) => last_failure = log,
-            }
-            // Dropping `broker` ends that mosquitto; try another port.
+        Broker {
+            mosquitto: Mosquitto::start(),
+            next_id: 0,
         }
-        panic!("mosquitto did not start: {last_failure}");
     }
 
-    /// Polls the port with a short, bounded backoff.
-    fn accepts_connections(&self) -> bool {
-        let deadline = Instant::now() + WAIT;
-        let mut pause = Duration::from_millis(2);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
-        false
+    fn port(&self) -> u16 {
+        self.mosquitto.port()
+    }
+
+    /// The broker's scratch directory, removed with it.
+    fn dir(&self) -> &Path {
+        self.mosquitto.dir()
     }
 
     /// Reads the broker's log until a line ends with `suffix`; on timeout or exit returns the
     /// lines seen, for the failure message.
     fn wait_for_log(&mut self, suffix: &str) -> Result<(), String> {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.ends_with(suffix) => return Ok(()),
-                Ok(line) => seen.push(line),
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    return Err(format!(
-                        "waited for a log line ending with {suffix:?}; broker said:\n{}",
-                        seen.join("\n")
-                    ))
-                }
-            }
-        }
+        self.mosquitto.wait_for_log(suffix)
     }
 
     fn next_id(&mut self) -> usize {
         self.next_id += 1;
         self.next_id
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        // Only the process this test started, by its handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -385,7 +265,7 @@ const CLOCK_PREFIX: &str = "@s @N|";
 fn run(broker: &mut Broker, case: &Case) -> Run {
     let id = broker.next_id();
     let topic = format!("fmt/{id}/{}", case.topic.unwrap_or("t"));
-    let port = broker.port.to_string();
+    let port = broker.port().to_string();
 
     let mut sub = Command::new(tool("mosquitto_sub"));
     sub.args([
@@ -437,7 +317,7 @@ fn run(broker: &mut Broker, case: &Case) -> Run {
     if case.payload.is_empty() {
         publish.arg("-n");
     } else {
-        let file = broker.dir.join(format!("payload-{id}.bin"));
+        let file = broker.dir().join(format!("payload-{id}.bin"));
         std::fs::File::create(&file)
             .and_then(|mut f| f.write_all(&case.payload))
             .unwrap();
@@ -1004,7 +884,7 @@ fn format_validation_matches_mosquitto_sub() {
         let output = Command::new(tool("mosquitto_sub"))
             .args([
                 "-p",
-                &broker.port.to_string(),
+                &broker.port().to_string(),
                 "-t",
                 "validate",
                 "-E",
@@ -1035,14 +915,18 @@ fn format_validation_matches_mosquitto_sub() {
     }
 }
 
-/// Sanity check of the helpers themselves: the scratch directory is really private.
+/// Sanity check of the helpers themselves: scratch directories are private and removed.
 #[test]
 fn scratch_dirs_are_distinct() {
-    let (a, b) = (scratch_dir(), scratch_dir());
-    assert_ne!(a, b);
-    for dir in [&a, &b] {
-        assert!(Path::new(dir).is_dir());
-        std::fs::remove_dir_all(dir).unwrap();
+    let (a, b) = (TempDir::new("format"), TempDir::new("format"));
+    assert_ne!(a.path(), b.path());
+    let paths = [a.path().to_owned(), b.path().to_owned()];
+    for dir in &paths {
+        assert!(dir.is_dir());
+    }
+    drop((a, b));
+    for dir in &paths {
+        assert!(!dir.exists());
     }
 }
 
@@ -1072,7 +956,7 @@ fn local_zone_matches_mosquitto_sub() {
         let run = run(&mut broker, &case);
         let (now, actual) = split_clock(&run.stdout);
         let since = now.duration_since(UNIX_EPOCH).unwrap();
-        let out_file = broker.dir.join("child-output");
+        let out_file = broker.dir().join("child-output");
         let status = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "local_zone_child", "--test-threads", "1"])
             .env("TZ", tz)

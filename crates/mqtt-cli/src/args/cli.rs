@@ -400,10 +400,10 @@ pub(crate) struct RequestArgs {
         allow_hyphen_values = true
     )]
     message: Option<String>,
-    /// Send the contents of FILE as the request
+    /// Accepted as by mosquitto_rr 2.0.11, which never reads FILE: the request is empty
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
-    /// Send all of stdin as the request
+    /// Accepted as by mosquitto_rr 2.0.11, which never reads stdin: the request is empty
     #[arg(short = 's', long = "stdin-file")]
     stdin_file: bool,
     /// Send an empty (zero length) request
@@ -415,10 +415,10 @@ pub(crate) struct RequestArgs {
     /// Exit with status 27 if no response arrives within SECONDS
     #[arg(short = 'W', value_name = "SECONDS")]
     timeout: Option<String>,
-    /// Ignore retained responses
+    /// Accepted and ignored, as by mosquitto_rr 2.0.11 (a retained response is printed)
     #[arg(short = 'R')]
     no_retained: bool,
-    /// MQTT 5: keep the retain flag of the response as published
+    /// Accepted and ignored, as by mosquitto_rr 2.0.11
     #[arg(long = "retain-as-published")]
     retain_as_published: bool,
 }

@@ -421,17 +421,18 @@ pub struct RrOptions {
     pub topic: TopicName,
     /// `-e`: where the response is awaited (also in `properties.response_topic`).
     pub response_topic: TopicName,
-    /// The request payload (`-m`, `-f`, `-s` or `-n`).
+    /// The request payload (`-m`, `-f`, `-s` or `-n`; `mosquitto_rr` 2.0.11 reads neither the
+    /// file of `-f` nor stdin for `-s` and sends an empty request, and so does `mqtt-rr`).
     pub message: MessageSource,
     /// `-q`: QoS of the request and of the response subscription [default: 0].
     pub qos: QoS,
     /// `-W`: exit with status 27 after this many seconds without a response.
     pub timeout: Option<u32>,
-    /// `-R`: ignore retained responses.
+    /// `-R` (accepted, then ignored by `mosquitto_rr` 2.0.11 and `mqtt-rr`).
     pub no_retained: bool,
-    /// `--retain-as-published` (MQTT 5).
+    /// `--retain-as-published` (accepted, then ignored like `-R`).
     pub retain_as_published: bool,
-    /// `Some(DoNotSend)` with `-R`.
+    /// `Some(DoNotSend)` with `-R` (unused, like `-R`).
     pub retain_handling: Option<RetainHandling>,
     /// `-D publish ...` properties of the request, with the Response Topic of `-e`.
     pub properties: PublishProperties,
@@ -444,14 +445,10 @@ pub struct RrOptions {
 }
 
 impl RrOptions {
-    /// The subscription options of the response subscription.
+    /// The subscription options of the response subscription: the QoS of `-q` alone, as
+    /// `mosquitto_rr` 2.0.11 subscribes (its `-R` and `--retain-as-published` change nothing).
     pub fn subscription_options(&self) -> SubscriptionOptions {
-        SubscriptionOptions {
-            qos: self.qos,
-            no_local: false,
-            retain_as_published: self.retain_as_published,
-            retain_handling: self.retain_handling.unwrap_or_default(),
-        }
+        SubscriptionOptions::with_qos(self.qos)
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::{BufRead, Read};
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use mqtt_cli::args::{self, MessageSource, PubOptions};
+use mqtt_cli::args::{self, MessageSource, PubOptions, Tool};
 use mqtt_cli::connection::{self, ConnectFailure};
 use mqtt_client::{ClientError, Delivery, Message};
 use mqtt_codec::Disconnect;
@@ -41,15 +41,18 @@ async fn run(o: PubOptions) -> Result<u8, ConnectFailure> {
         }
         MessageSource::Lines => None,
     };
-    let (client, _messages, _connack) = connection::open(&o.connect, true).await?;
-    let mut deliveries = Vec::new();
+    let (client, _messages, _connack) = connection::open(&o.connect, Tool::Pub).await?;
+    // Each delivery with its message id: libmosquitto numbers publications from 1.
+    let mut deliveries: Vec<(u16, Delivery)> = Vec::new();
+    let mut mids = (1..=u16::MAX).cycle();
     match payload {
         Some(payload) => {
             for i in 0..o.repeat.max(1) {
                 if i > 0 && !o.repeat_delay.is_zero() {
                     tokio::time::sleep(o.repeat_delay).await;
                 }
-                deliveries.push(publish(&client, &o, payload.clone()).await?);
+                let mid = mids.next().unwrap_or(1);
+                deliveries.push((mid, publish(&client, &o, payload.clone()).await?));
             }
         }
         None => {
@@ -73,18 +76,19 @@ async fn run(o: PubOptions) -> Result<u8, ConnectFailure> {
                 }
             });
             while let Some(line) = lines.recv().await {
-                deliveries.push(publish(&client, &o, line.into()).await?);
+                let mid = mids.next().unwrap_or(1);
+                deliveries.push((mid, publish(&client, &o, line.into()).await?));
                 // Keep the list short: completed deliveries need no waiting.
                 if deliveries.len() >= 4096 {
-                    for d in deliveries.drain(..) {
-                        report(d.await, &o);
+                    for (mid, d) in deliveries.drain(..) {
+                        report(mid, d.await, &o);
                     }
                 }
             }
         }
     }
-    for d in deliveries {
-        report(d.await, &o);
+    for (mid, d) in deliveries {
+        report(mid, d.await, &o);
     }
     let disconnect = Disconnect {
         properties: o.connect.disconnect_properties.clone(),
@@ -111,19 +115,19 @@ async fn publish(
         .map_err(|e| ConnectFailure::new(format!("Error: {e}")))
 }
 
-/// Mosquitto prints a warning for a refused publish and still exits 0.
-fn report(result: Result<mqtt_client::PublishOutcome, ClientError>, o: &PubOptions) {
+/// Mosquitto prints a warning, with the message id, for a refused publish and still exits 0.
+fn report(mid: u16, result: Result<mqtt_client::PublishOutcome, ClientError>, o: &PubOptions) {
     if o.connect.quiet {
         return;
     }
     match result {
         Ok(outcome) if outcome.reason_code.is_error() => {
             eprintln!(
-                "Warning: Publish failed: {}.",
-                connection::connack_string(o.connect.version, outcome.reason_code)
+                "Warning: Publish {mid} failed: {}.",
+                connection::reason_string(u8::from(outcome.reason_code))
             );
         }
         Ok(_) => {}
-        Err(e) => eprintln!("Warning: Publish failed: {e}."),
+        Err(e) => eprintln!("Warning: Publish {mid} failed: {e}."),
     }
 }
