@@ -57,31 +57,19 @@ async fn run(o: PubOptions) -> Result<u8, ConnectFailure> {
         }
         None => {
             // One message per line, the line ending removed; an empty line is an empty message.
-            let (lines_tx, mut lines) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
-            std::thread::spawn(move || {
-                let mut stdin = std::io::stdin().lock();
-                loop {
-                    let mut line = Vec::new();
-                    match stdin.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            if line.last() == Some(&b'\n') {
-                                line.pop();
-                            }
-                            if lines_tx.blocking_send(line).is_err() {
-                                break;
-                            }
+            // Standard input is read in large chunks on a thread and each chunk is cut into
+            // lines that share its memory: one channel hand-over per chunk, not per line.
+            let (lines_tx, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(16);
+            std::thread::spawn(move || read_lines(std::io::stdin().lock(), &lines_tx));
+            while let Some(batch) = batches.recv().await {
+                for line in batch {
+                    let mid = mids.next().unwrap_or(1);
+                    deliveries.push((mid, publish(&client, &o, line).await?));
+                    // Keep the list short: completed deliveries need no waiting.
+                    if deliveries.len() >= 4096 {
+                        for (mid, d) in deliveries.drain(..) {
+                            report(mid, d.await, &o);
                         }
-                    }
-                }
-            });
-            while let Some(line) = lines.recv().await {
-                let mid = mids.next().unwrap_or(1);
-                deliveries.push((mid, publish(&client, &o, line.into()).await?));
-                // Keep the list short: completed deliveries need no waiting.
-                if deliveries.len() >= 4096 {
-                    for (mid, d) in deliveries.drain(..) {
-                        report(mid, d.await, &o);
                     }
                 }
             }
@@ -115,6 +103,41 @@ async fn publish(
         .map_err(|e| ConnectFailure::new(format!("Error: {e}")))
 }
 
+/// Sends the lines of `input` in batches, each line without its `\n`; a last line without a
+/// newline counts too. Stops at end of input, on a read error, or when nobody listens.
+fn read_lines(mut input: impl std::io::Read, batches: &tokio::sync::mpsc::Sender<Vec<Bytes>>) {
+    const CHUNK: usize = 64 * 1024;
+    let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+    loop {
+        // Keep the partial line at the front and read after it.
+        let start = buf.len();
+        buf.resize(start + CHUNK, 0);
+        let n = loop {
+            match input.read(buf.get_mut(start..).unwrap_or_default()) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(n) => break n,
+                Err(_) => break 0,
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 {
+            break;
+        }
+        let mut batch = Vec::new();
+        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let mut line = buf.split_to(end + 1);
+            line.truncate(end);
+            batch.push(line.freeze());
+        }
+        if !batch.is_empty() && batches.blocking_send(batch).is_err() {
+            return;
+        }
+    }
+    if !buf.is_empty() {
+        let _ = batches.blocking_send(vec![buf.freeze()]);
+    }
+}
+
 /// Mosquitto prints a warning, with the message id, for a refused publish and still exits 0.
 fn report(mid: u16, result: Result<mqtt_client::PublishOutcome, ClientError>, o: &PubOptions) {
     if o.connect.quiet {
@@ -129,5 +152,49 @@ fn report(mid: u16, result: Result<mqtt_client::PublishOutcome, ClientError>, o:
         }
         Ok(_) => {}
         Err(e) => eprintln!("Warning: Publish {mid} failed: {e}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// Lines longer than a chunk, lines cut by chunk boundaries, empty lines, `\r` kept (as
+    /// `mosquitto_pub -l`), and a last line without a newline.
+    #[test]
+    fn lines_survive_chunk_boundaries() {
+        let mut input = Vec::new();
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for i in 0..20_000usize {
+            let line: Vec<u8> = match i % 7 {
+                0 => Vec::new(),
+                1 => b"with cr\r".to_vec(),
+                2 if i % 1000 == 2 => vec![b'x'; 100_000],
+                _ => format!("line {i}").into_bytes(),
+            };
+            input.extend_from_slice(&line);
+            input.push(b'\n');
+            expected.push(line);
+        }
+        input.extend_from_slice(b"no newline");
+        expected.push(b"no newline".to_vec());
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1_000_000);
+        read_lines(&input[..], &tx);
+        drop(tx);
+        let mut got = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            got.extend(batch.into_iter().map(|b| b.to_vec()));
+        }
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected);
+    }
+
+    #[test]
+    fn empty_input_is_no_message() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        read_lines(&b""[..], &tx);
+        drop(tx);
+        assert!(rx.try_recv().is_err());
     }
 }
