@@ -1,6 +1,6 @@
 //! `mqtt-pub`: publishes messages like `mosquitto_pub`, with the same options and exit codes.
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::process::ExitCode;
 
 use bytes::Bytes;
