@@ -26,6 +26,12 @@ use crate::hub::{Ending, Hub};
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one connection until it closes.
+///
+/// `cert_username` is set on TLS listeners with `use_identity_as_username` or
+/// `use_subject_as_username`: the username the client certificate gives (it replaces the
+/// CONNECT's username, and its password is dropped, as in Mosquitto), or the refusal to send
+/// when the client has no usable certificate.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve<S>(
     hub: Arc<Hub>,
     listener_index: usize,
@@ -34,6 +40,7 @@ pub(crate) async fn serve<S>(
     peer: String,
     shutdown: watch::Receiver<bool>,
     connect_timeout: Duration,
+    cert_username: Option<Result<String, ReasonCode>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -70,6 +77,41 @@ pub(crate) async fn serve<S>(
             return;
         }
     };
+    let mut connect = connect;
+    match cert_username {
+        None => {}
+        Some(Ok(username)) => match mqtt_codec::MqttString::new(username) {
+            Ok(username) => {
+                connect.username = Some(username);
+                connect.password = None;
+            }
+            Err(_) => {
+                info!("Client {peer}: its certificate subject is not a valid username; closing.");
+                return;
+            }
+        },
+        Some(Err(code)) => {
+            info!(
+                "Client {peer} refused: {}.",
+                if code == ReasonCode::BadUserNameOrPassword {
+                    "no client certificate to take the username from"
+                } else {
+                    "its client certificate has no usable common name"
+                }
+            );
+            let connack = ConnAck {
+                reason_code: code,
+                ..ConnAck::default()
+            };
+            write_packet(
+                &mut wr,
+                Packet::ConnAck(Box::new(connack)),
+                connect.protocol,
+            )
+            .await;
+            return;
+        }
+    }
     let accepted = match hub.connect(&connect, listener_index, &listener, &peer) {
         Ok(a) => a,
         Err(connack) => {
@@ -275,6 +317,7 @@ impl Connection {
                             let d = Packet::from(Disconnect::new(e.reason_code()));
                             let _ = d.encode(self.version, &mut self.wbuf);
                             let _ = wr.write_all(&self.wbuf).await;
+                            let _ = wr.flush().await;
                         }
                         return Ending::Abnormal;
                     }
@@ -288,7 +331,12 @@ impl Connection {
                 }
             };
             if !self.wbuf.is_empty() {
-                if let Err(e) = wr.write_all(&self.wbuf).await {
+                // Flushed: a layered transport (WebSocket) may buffer what is written.
+                let written = match wr.write_all(&self.wbuf).await {
+                    Ok(()) => wr.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
                     debug!("Socket error on client {}: {e}", self.client.id());
                     return Ending::Abnormal;
                 }
@@ -361,6 +409,17 @@ impl Connection {
                 let reason = if limit != 0 && message.payload.len() > limit {
                     // Mosquitto: not forwarded, the flow completes with 0x83 in 5.0.
                     ReasonCode::ImplementationSpecificError
+                } else if !self.hub.may_publish(&self.client, &message.topic) {
+                    // acl_file: no write access. As Mosquitto: dropped; 3.1.1 acknowledges as
+                    // usual (it has no way to say no), 5.0 PUBACK/PUBREC 0x87.
+                    debug!(
+                        "Denied PUBLISH from {} to '{}' (q{}, r{}).",
+                        self.client.id(),
+                        message.topic,
+                        message.qos as u8,
+                        u8::from(message.retain)
+                    );
+                    ReasonCode::NotAuthorized
                 } else {
                     let n = self.hub.publish(Some(&self.client), message);
                     if n == 0 && self.version.is_v5() {

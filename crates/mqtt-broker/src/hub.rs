@@ -25,6 +25,7 @@ use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
 use crate::router::{GroupId, Matches, RetainedStore, Subscription, SubscriptionTable};
+use crate::security::{self, AuthState};
 
 /// Why a connection ended, which decides whether the will is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct Hub {
     retained_expiry: Mutex<HashMap<TopicName, mqtt_session::Instant>>,
     pub(crate) metrics: Metrics,
     next_conn_id: AtomicU64,
+    /// The password and ACL files in force, replaced as a whole on reload.
+    auth: RwLock<Arc<AuthState>>,
 }
 
 impl Hub {
@@ -77,12 +80,29 @@ impl Hub {
             retained_expiry: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             next_conn_id: AtomicU64::new(1),
+            auth: RwLock::new(Arc::new(AuthState::default())),
         })
     }
 
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.borrow())
+    }
+
+    /// The password and ACL files in force.
+    pub(crate) fn auth(&self) -> Arc<AuthState> {
+        Arc::clone(&self.auth.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reads the password and ACL files of the configuration in force (at start-up).
+    ///
+    /// # Errors
+    ///
+    /// One line naming the file and line that cannot be used; nothing changes then.
+    pub fn load_security_files(&self) -> Result<(), String> {
+        let loaded = AuthState::load(&self.config())?;
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        Ok(())
     }
 
     /// Replaces the configuration with one read again from the file (SIGHUP), as
@@ -105,6 +125,11 @@ impl Hub {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         let reloaded = self.config().reload(new)?;
+        // A password or ACL file that cannot be used keeps everything as it was.
+        let auth = Arc::new(
+            AuthState::load(&reloaded.config).map_err(crate::config::ReloadError::SecurityFile)?,
+        );
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&auth);
         self.upgrade_outgoing_qos
             .store(reloaded.config.upgrade_outgoing_qos, Ordering::Relaxed);
         let config = Arc::new(reloaded.config);
@@ -115,7 +140,13 @@ impl Hub {
             let Some(listener) = config.listeners.get(st.listener) else {
                 continue;
             };
-            if st.owner.is_none() || admission(&listener.security, st.username.as_deref()).is_ok() {
+            if st.owner.is_none()
+                || security::still_admitted(
+                    &listener.security,
+                    auth.listener(st.listener),
+                    st.username.as_deref(),
+                )
+            {
                 continue;
             }
             st.session.disconnect(mqtt_codec::Disconnect::new(
@@ -270,9 +301,32 @@ impl Hub {
         } else {
             Arc::from(connect.client_id.as_str())
         };
-        if let Err(reason) = admission(security, connect.username.as_deref()) {
-            info!("Client {client_id} from {peer} refused: {reason}.");
-            // 3.1.1 return code 5 / 5.0 0x87.
+        let auth = self.auth();
+        // With use_identity_as_username / use_subject_as_username the user name comes from a
+        // client certificate the TLS handshake verified: as Mosquitto, that is the whole
+        // authentication and the password file is not consulted (ACLs still apply to the name).
+        let identity_from_certificate = listener
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.use_identity_as_username || t.use_subject_as_username)
+            && connect.username.is_some();
+        if identity_from_certificate {
+            // Nothing more to check.
+        } else if let Err(reason) = security::authenticate(
+            security,
+            auth.listener(listener_index),
+            connect.username.as_deref(),
+            connect.password.as_deref(),
+        ) {
+            // Who and from where, never the password.
+            match connect.username.as_deref() {
+                Some(user) => info!(
+                    "Client {client_id} (user name '{}') from {peer} refused: {reason}.",
+                    user.escape_debug()
+                ),
+                None => info!("Client {client_id} from {peer} refused: {reason}."),
+            }
+            // 3.1.1 return code 5 / 5.0 0x87, as Mosquitto 2.0 [MQTT-3.2.2-6].
             return Err(refuse(ReasonCode::NotAuthorized));
         }
         if let Some(will) = &connect.will {
@@ -298,6 +352,7 @@ impl Hub {
                     // [MQTT-3.1.4-3] the old connection is closed (it notices it lost ownership).
                     info!("Client {client_id} already connected, closing old connection.");
                     old_will = st.will.take().filter(|w| w.delay == 0);
+                    old_will = old_will.filter(|w| self.will_allowed(&old, &st, w));
                     st.session.connection_lost();
                 }
                 if connect.clean_start {
@@ -465,12 +520,23 @@ impl Hub {
         drop(table);
         let now = clock::now();
         let mut delivered = 0;
+        let auth = self.auth();
         for (client, delivery) in targets {
             let group = delivery.group;
             let mut out =
                 delivery.apply(&message, self.upgrade_outgoing_qos.load(Ordering::Relaxed));
             let qos = out.qos;
             let mut st = client.0.lock();
+            // acl_file: only to clients with read access to the topic, whatever they
+            // subscribed to (the file may have changed since).
+            if !auth.may_read(
+                st.listener,
+                client.id(),
+                st.username.as_deref(),
+                &message.topic,
+            ) {
+                continue;
+            }
             if let Some(mount) = st.mount_point.clone() {
                 match crate::mount::topic_out(&mount, &out.topic) {
                     Some(t) => out.topic = t,
@@ -497,6 +563,16 @@ impl Hub {
         delivered
     }
 
+    /// Whether a connected client may publish to `topic` (its `acl_file`).
+    pub(crate) fn may_publish(&self, client: &ClientRef, topic: &str) -> bool {
+        let (listener, username) = {
+            let st = client.0.lock();
+            (st.listener, st.username.clone())
+        };
+        self.auth()
+            .may_write(listener, client.id(), username.as_deref(), topic)
+    }
+
     /// Publishes a message of the broker's own ($SYS), without counting it as received.
     pub(crate) fn publish_internal(&self, message: Message) {
         self.route(None, message);
@@ -514,7 +590,27 @@ impl Hub {
         let identifier = subscribe.properties.subscription_identifier;
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
+        let auth = self.auth();
+        let (listener, username) = {
+            let st = client.0.lock();
+            (st.listener, st.username.clone())
+        };
         for (filter, mut options) in subscribe.filters {
+            if !auth.may_subscribe(listener, client.id(), username.as_deref(), filter.filter()) {
+                // acl_file: no rule gives read access to all the filter matches. 3.1.1: 0x80
+                // Failure [MQTT-3.9.3-2]; 5.0: 0x87 Not authorized.
+                debug!(
+                    "Denied SUBSCRIBE from {} to '{}'.",
+                    client.id(),
+                    filter.as_str()
+                );
+                codes.push(if version.is_v5() {
+                    ReasonCode::NotAuthorized
+                } else {
+                    ReasonCode::UnspecifiedError
+                });
+                continue;
+            }
             options.qos = options.qos.min(max_qos);
             let sub = Subscription {
                 options,
@@ -539,7 +635,9 @@ impl Hub {
                 self.retained_read().matching(&filter, &mut found);
                 let now = clock::now();
                 for mut m in found {
-                    if !self.retained_still_valid(&mut m, now) {
+                    if !self.retained_still_valid(&mut m, now)
+                        || !auth.may_read(listener, client.id(), username.as_deref(), &m.topic)
+                    {
                         continue;
                     }
                     m.qos = m.qos.min(options.qos);
@@ -614,6 +712,7 @@ impl Hub {
             Ending::Normal => None,
             _ => st.will.take(),
         };
+        let will = will.filter(|w| self.will_allowed(client, &st, w));
         st.will = None;
         let expiry = session_expiry(&st, self.config().persistent_client_expiration);
         let generation = st.generation;
@@ -650,6 +749,25 @@ impl Hub {
             }
             None => {}
         }
+    }
+
+    /// Whether a client's will may be published: the client needs write access to its topic
+    /// (as Mosquitto, checked when the will is due; its receivers are checked on delivery).
+    fn will_allowed(&self, client: &ClientRef, st: &ClientState, will: &Will) -> bool {
+        let allowed = self.auth().may_write(
+            st.listener,
+            client.id(),
+            st.username.as_deref(),
+            &will.message.topic,
+        );
+        if !allowed {
+            debug!(
+                "Denied will of {} to '{}': not authorised.",
+                client.id(),
+                will.message.topic
+            );
+        }
+        allowed
     }
 
     /// Removes a session that has not been resumed since `generation`. Messages it received
@@ -708,24 +826,6 @@ impl Hub {
                 target.id()
             );
         }
-    }
-}
-
-/// Whether the security options of a listener let a client in, by its user name; the reason
-/// when they do not. Checked on CONNECT and, for connected clients, when the configuration is
-/// reloaded.
-fn admission(
-    security: &crate::config::Security,
-    username: Option<&str>,
-) -> Result<(), &'static str> {
-    if security.anonymous_allowed() {
-        return Ok(());
-    }
-    match username {
-        None => Err("anonymous access is not allowed"),
-        // Without a way to check the password, a user name proves nothing: refuse, as
-        // Mosquitto 2 does without a password file. (Password files: security milestone.)
-        Some(_) => Err("no password file to check its user name against"),
     }
 }
 

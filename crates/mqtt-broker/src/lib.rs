@@ -18,6 +18,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod client;
 mod clock;
 pub mod config;
@@ -26,9 +27,11 @@ mod hub;
 pub mod log;
 mod metrics;
 mod mount;
+mod security;
 pub mod router;
 pub mod server;
 mod sys;
+mod transport;
 
 pub use hub::Hub;
 pub use metrics::Metrics;

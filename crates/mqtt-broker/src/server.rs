@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, Listener, ListenerProtocol, SocketDomain};
 use crate::connection;
 use crate::hub::Hub;
+use crate::transport::{self, Io};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +29,31 @@ pub enum StartError {
     /// No listener could be opened at all.
     #[error("Error: no listener could be opened")]
     NoListener,
+    /// A TLS listener's certificate, key or CA files could not be used.
+    #[error("Error: Unable to start the TLS listener on port {port}: {message}")]
+    Tls {
+        /// The listener's port.
+        port: u16,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `password_file` or `acl_file` cannot be read or has an invalid line; the message
+    /// names the file and the line.
+    #[error("{0}")]
+    SecurityFile(String),
+}
+
+/// A bound listening socket.
+enum Socket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
 }
 
 /// A running broker: its listeners are bound; `run` serves until shutdown.
 pub struct Broker {
     hub: Arc<Hub>,
     /// Each bound socket with its listener's index in `Config::listeners`.
-    listeners: Vec<(usize, TcpListener)>,
+    listeners: Vec<(usize, Socket)>,
     shutdown_tx: watch::Sender<bool>,
     connect_timeout: std::time::Duration,
     /// Connection tasks to run: the accept loops send them, `run` spawns them.
@@ -48,12 +67,20 @@ impl Broker {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
-            if let Some(reason) = unsupported(l) {
-                // Never serve plain MQTT where the configuration asked for TLS or WebSockets.
-                error!(
-                    "Error: listener on port {} not opened: {reason} is not supported yet.",
-                    l.port
-                );
+            if let Some(tls) = &l.tls {
+                // Refuse to start rather than serve without the TLS the file asks for.
+                transport::tls_acceptor(tls, l.port).map_err(|message| StartError::Tls {
+                    port: l.port,
+                    message,
+                })?;
+            }
+            if let Some(path) = &l.unix_socket {
+                let socket = bind_unix(path).map_err(|source| StartError::Bind {
+                    address: path.display().to_string(),
+                    source,
+                })?;
+                info!("Opening unix listen socket on {}.", path.display());
+                listeners.push((index, Socket::Unix(socket)));
                 continue;
             }
             let addresses: Vec<SocketAddr> = listener_addresses(l)
@@ -72,7 +99,13 @@ impl Broker {
                             if address.is_ipv4() { 4 } else { 6 },
                             address.port()
                         );
-                        listeners.push((index, socket));
+                        if l.protocol == ListenerProtocol::WebSockets {
+                            info!(
+                                "Opening websockets listen socket on port {}.",
+                                address.port()
+                            );
+                        }
+                        listeners.push((index, Socket::Tcp(socket)));
                     }
                     // A host without IPv6 still serves IPv4, as Mosquitto does.
                     Err(e) if address.is_ipv6() && l.bind_address.is_none() => {
@@ -95,8 +128,11 @@ impl Broker {
         }
         let (shutdown_tx, _) = watch::channel(false);
         let (conn_tx, conn_rx) = unbounded_channel();
+        let hub = Hub::new(config);
+        hub.load_security_files()
+            .map_err(StartError::SecurityFile)?;
         Ok(Broker {
-            hub: Hub::new(config),
+            hub,
             listeners,
             shutdown_tx,
             connect_timeout: connection::CONNECT_TIMEOUT,
@@ -105,11 +141,20 @@ impl Broker {
         })
     }
 
-    /// The addresses actually bound (useful with port 0 in tests).
+    /// The TCP addresses actually bound (useful with port 0 in tests), in the order of
+    /// `Config::listeners`; Unix sockets are left out.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listener_addrs().into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// The TCP addresses actually bound, each with its listener's index in `Config::listeners`.
+    pub fn listener_addrs(&self) -> Vec<(usize, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(_, l)| l.local_addr().ok())
+            .filter_map(|(i, l)| match l {
+                Socket::Tcp(l) => l.local_addr().ok().map(|a| (*i, a)),
+                Socket::Unix(_) => None,
+            })
             .collect()
     }
 
@@ -200,10 +245,85 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 
 type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// A newly accepted connection.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Socket {
+    async fn accept(&self) -> std::io::Result<(Accepted, String)> {
+        match self {
+            Socket::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                Ok((Accepted::Tcp(s), peer.to_string()))
+            }
+            Socket::Unix(l) => {
+                let (s, _) = l.accept().await?;
+                let peer = l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_else(|| "unix socket".to_owned());
+                Ok((Accepted::Unix(s), peer))
+            }
+        }
+    }
+}
+
+/// The TLS acceptor of a listener, rebuilt from its files after each configuration reload
+/// (SIGHUP), so that renewed certificates are used by the connections made from then on.
+struct TlsState {
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    changes: watch::Receiver<Arc<Config>>,
+}
+
+impl TlsState {
+    fn new(hub: &Hub, listener: Option<&Listener>) -> TlsState {
+        let mut changes = hub.config_changes();
+        changes.mark_unchanged();
+        let acceptor = listener.and_then(|l| {
+            let tls = l.tls.as_ref()?;
+            match transport::tls_acceptor(tls, l.port) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    // Checked by `Broker::bind`: only a file changed since then gets here.
+                    error!("Error: TLS listener on port {}: {e}", l.port);
+                    None
+                }
+            }
+        });
+        TlsState { acceptor, changes }
+    }
+
+    /// The acceptor to use now; `None` on a listener without TLS.
+    fn current(&mut self, listener: &Listener) -> Option<tokio_rustls::TlsAcceptor> {
+        let tls = listener.tls.as_ref()?;
+        if self.changes.has_changed().unwrap_or(false) {
+            self.changes.mark_unchanged();
+            match transport::tls_acceptor(tls, listener.port) {
+                Ok(a) => {
+                    info!(
+                        "Reloaded the TLS certificates of the listener on port {}.",
+                        listener.port
+                    );
+                    self.acceptor = Some(a);
+                }
+                Err(e) => error!(
+                    "Error: Unable to reload the TLS certificates of the listener on port {}: {e}; \
+                     keeping the previous ones.",
+                    listener.port
+                ),
+            }
+        }
+        self.acceptor.clone()
+    }
+}
+
 async fn accept_loop(
     hub: Arc<Hub>,
     index: usize,
-    socket: TcpListener,
+    socket: Socket,
     shutdown: watch::Receiver<bool>,
     conn_tx: UnboundedSender<ConnFuture>,
     connect_timeout: std::time::Duration,
@@ -213,6 +333,7 @@ async fn accept_loop(
         .listener(index)
         .and_then(|l| l.max_connections)
         .map(|n| Arc::new(Semaphore::new(n)));
+    let mut tls = TlsState::new(&hub, hub.listener(index).as_deref());
     loop {
         let (stream, peer) = match socket.accept().await {
             Ok(s) => s,
@@ -238,18 +359,58 @@ async fn accept_loop(
             },
             None => None,
         };
-        if hub.config().set_tcp_nodelay {
-            let _ = stream.set_nodelay(true);
+        let acceptor = tls.current(&listener);
+        if listener.tls.is_some() && acceptor.is_none() {
+            error!("Client connection from {peer} refused: the listener has no usable TLS certificate.");
+            continue;
         }
-        let fut = connection_task(
-            Arc::clone(&hub),
-            (index, listener),
-            stream,
-            peer.to_string(),
-            shutdown.clone(),
-            connect_timeout,
-            permit,
-        );
+        let plain = acceptor.is_none() && listener.protocol == ListenerProtocol::Mqtt;
+        let fut = match stream {
+            Accepted::Tcp(stream) => {
+                if hub.config().set_tcp_nodelay {
+                    let _ = stream.set_nodelay(true);
+                }
+                if plain {
+                    connection_task(
+                        Arc::clone(&hub),
+                        (index, listener),
+                        stream,
+                        peer,
+                        shutdown.clone(),
+                        connect_timeout,
+                        permit,
+                    )
+                } else {
+                    layered_task(
+                        Arc::clone(&hub),
+                        (index, listener),
+                        (stream, acceptor),
+                        peer,
+                        shutdown.clone(),
+                        connect_timeout,
+                        permit,
+                    )
+                }
+            }
+            Accepted::Unix(stream) if plain => connection_task(
+                Arc::clone(&hub),
+                (index, listener),
+                stream,
+                peer,
+                shutdown.clone(),
+                connect_timeout,
+                permit,
+            ),
+            Accepted::Unix(stream) => layered_task(
+                Arc::clone(&hub),
+                (index, listener),
+                (stream, acceptor),
+                peer,
+                shutdown.clone(),
+                connect_timeout,
+                permit,
+            ),
+        };
         if conn_tx.send(fut).is_err() {
             return;
         }
@@ -281,22 +442,95 @@ where
             peer,
             shutdown,
             connect_timeout,
+            None,
         )
         .await;
     })
 }
 
-/// What a listener asks for that this version cannot provide.
-fn unsupported(l: &Listener) -> Option<&'static str> {
-    if l.tls.is_some() {
-        Some("TLS (certfile/keyfile)")
-    } else if l.protocol == ListenerProtocol::WebSockets {
-        Some("protocol websockets")
-    } else if l.unix_socket.is_some() {
-        Some("a unix socket listener")
-    } else {
-        None
+/// The task of a connection on a TLS or WebSocket listener: the TLS handshake (if `acceptor`),
+/// the WebSocket upgrade (if the listener's protocol is `websockets`), then MQTT over the
+/// result. Both handshakes must end within the CONNECT timeout; a failed one (a plain MQTT
+/// client on a TLS port, an untrusted client certificate, an HTTP request without upgrade) is
+/// logged and the connection closed.
+fn layered_task<S>(
+    hub: Arc<Hub>,
+    (listener_index, listener): (usize, Arc<Listener>),
+    (stream, acceptor): (S, Option<tokio_rustls::TlsAcceptor>),
+    peer: String,
+    shutdown: watch::Receiver<bool>,
+    connect_timeout: std::time::Duration,
+    permit: Option<OwnedSemaphorePermit>,
+) -> ConnFuture
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        let _permit = permit;
+        let handshakes = async {
+            let mut cert_username = None;
+            let stream: Box<dyn Io> = match acceptor {
+                Some(acceptor) => {
+                    let tls = acceptor
+                        .accept(stream)
+                        .await
+                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                    if let Some(options) = &listener.tls {
+                        if options.use_identity_as_username || options.use_subject_as_username {
+                            let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                            cert_username = Some(transport::certificate_username(
+                                cert,
+                                options.use_subject_as_username,
+                            ));
+                        }
+                    }
+                    Box::new(tls)
+                }
+                None => Box::new(stream),
+            };
+            let stream: Box<dyn Io> = if listener.protocol == ListenerProtocol::WebSockets {
+                Box::new(transport::websocket_accept(stream).await?)
+            } else {
+                stream
+            };
+            Ok::<_, String>((stream, cert_username))
+        };
+        let (stream, cert_username) = match tokio::time::timeout(connect_timeout, handshakes).await
+        {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                info!("Client connection from {peer} closed: {e}.");
+                return;
+            }
+            Err(_) => {
+                info!("Client connection from {peer} closed: handshake timed out.");
+                return;
+            }
+        };
+        connection::serve(
+            hub,
+            listener_index,
+            listener,
+            stream,
+            peer,
+            shutdown,
+            connect_timeout,
+            cert_username,
+        )
+        .await;
+    })
+}
+
+/// Binds a Unix domain socket, replacing a stale socket file left by an earlier run (as
+/// Mosquitto does); any other kind of file at that path is left alone and the bind fails.
+fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        }
     }
+    UnixListener::bind(path)
 }
 
 fn listener_addresses(l: &Listener) -> Vec<SocketAddr> {

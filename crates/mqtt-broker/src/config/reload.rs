@@ -17,6 +17,10 @@ pub enum ReloadError {
     /// The new file opens a listener that is not open, or no longer has one that is.
     #[error("Error: It is not currently possible to add/remove listeners when reloading the config file.")]
     ListenersChanged,
+    /// A `password_file` or `acl_file` of the new configuration cannot be read or has an
+    /// invalid line (the message names the file and the line); the files in force are kept.
+    #[error("{0}")]
+    SecurityFile(String),
 }
 
 /// The outcome of [`Config::reload`].
