@@ -2,16 +2,12 @@
 //! WebSocket (`protocol websockets`), both, or nothing. The connection driver
 //! (`connection::serve`) takes any `AsyncRead + AsyncWrite` and never knows which.
 
-use std::io;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
-use futures_util::{Sink, Stream};
 use mqtt_codec::ReasonCode;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use mqtt_websocket::WsByteStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{
@@ -22,8 +18,6 @@ use tokio_rustls::rustls::{version, RootCertStore, ServerConfig, SupportedProtoc
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 use tracing::warn;
 
 use crate::config::{Tls, TlsVersion};
@@ -229,7 +223,7 @@ fn escape_rfc2253(value: &str) -> String {
 /// served as `mqtt`, as libwebsockets does for Mosquitto.
 // The callback type is tungstenite's (`ErrorResponse` is an HTTP response).
 #[allow(clippy::result_large_err)]
-pub(crate) async fn websocket_accept<S>(stream: S) -> Result<WebSocketIo<S>, String>
+pub(crate) async fn websocket_accept<S>(stream: S) -> Result<WsByteStream<S>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -269,101 +263,7 @@ where
     let ws = tokio_tungstenite::accept_hdr_async(stream, callback)
         .await
         .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
-    Ok(WebSocketIo {
-        ws,
-        pending: Bytes::new(),
-        closed: false,
-    })
-}
-
-/// A server-side WebSocket as a byte stream: each write is one binary message; reads return
-/// the payloads of the binary messages received, in order, whatever their boundaries (an MQTT
-/// packet may span several messages and a message may hold several packets).
-///
-/// The same idea as `mqtt-client`'s client-side adapter (`transport/websocket.rs`); the two
-/// crates do not depend on each other at run time, so each has its own.
-pub(crate) struct WebSocketIo<S> {
-    ws: WebSocketStream<S>,
-    /// What MQTT has not read yet of the last message.
-    pending: Bytes,
-    /// The client closed the WebSocket: reads return end of file.
-    closed: bool,
-}
-
-fn io_error(e: WsError) -> io::Error {
-    match e {
-        WsError::Io(e) => e,
-        e => io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket: {e}")),
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WebSocketIo<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            if !this.pending.is_empty() {
-                let n = this.pending.len().min(buf.remaining());
-                buf.put_slice(&this.pending.split_to(n));
-                return Poll::Ready(Ok(()));
-            }
-            if this.closed {
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
-                Some(Ok(Message::Binary(data))) => this.pending = data,
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "WebSocket: the client sent a text message (MQTT travels in binary ones)",
-                    )))
-                }
-                // Pings are answered by tungstenite itself.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_)))
-                | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed))
-                | None => this.closed = true,
-                Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketIo<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let this = self.get_mut();
-        ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(io_error)?;
-        Pin::new(&mut this.ws)
-            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
-            .map_err(io_error)?;
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().ws)
-            .poll_flush(cx)
-            .map_err(io_error)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match ready!(Pin::new(&mut self.get_mut().ws).poll_close(cx)) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(io_error(e))),
-        }
-    }
+    Ok(WsByteStream::server(ws))
 }
 
 #[cfg(test)]

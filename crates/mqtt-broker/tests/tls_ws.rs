@@ -1,6 +1,6 @@
 //! TLS, WebSocket and Unix-socket listeners, driven by third-party clients: Mosquitto's own
 //! `mosquitto_pub` / `mosquitto_sub` (OpenSSL), Eclipse paho-mqtt for Python over WebSockets,
-//! and our `mqtt-client` over ws and wss. Certificates are made here with rcgen.
+//! and our `mqtt-client` over ws and wss. Certificates come from `test_support::pki`.
 //!
 //! Needs `mosquitto-clients` and `python3` with paho-mqtt 2.x; fails loudly without them.
 #![allow(
@@ -19,10 +19,7 @@ use std::time::{Duration, Instant};
 
 use mqtt_client::{connect, ClientOptions, TlsOptions, WebSocketOptions};
 use mqtt_codec::{ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName};
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use test_support::pki::{CertKey, Pki};
 use test_support::{free_port, tool, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-broker");
@@ -31,151 +28,14 @@ const WAIT: Duration = Duration::from_secs(15);
 // ---------------------------------------------------------------------------------------------
 // Certificates
 
-struct Pki {
-    dir: TempDir,
-    ca: PathBuf,
-    other_ca: PathBuf,
-    /// For `localhost` and 127.0.0.1, signed by `ca`.
-    server: (PathBuf, PathBuf),
-    /// For `elsewhere.invalid` only.
-    elsewhere: (PathBuf, PathBuf),
-    /// For `localhost`, but expired in 2001.
-    expired: (PathBuf, PathBuf),
-    /// For `localhost`, signed by `other_ca`.
-    untrusted: (PathBuf, PathBuf),
-    /// Client certificate, CN `alice`, O `Test Org`.
-    client: (PathBuf, PathBuf),
-}
+// `test_support::pki::Pki`: a CA, server certificates (valid, for another name, expired,
+// untrusted), a client certificate with subject `O=Test Org, CN=alice`, an unrelated CA.
 
-fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-fn leaf(
-    issuer: &Issuer<'static, KeyPair>,
-    subject: &[(DnType, &str)],
-    alt_names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-    expired: bool,
-) -> (String, String) {
-    let names: Vec<String> = alt_names.iter().map(|s| s.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params.distinguished_name = DistinguishedName::new();
-    for (t, v) in subject {
-        params.distinguished_name.push(t.clone(), *v);
-    }
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    if expired {
-        params.not_before = date_time_ymd(2000, 1, 1);
-        params.not_after = date_time_ymd(2001, 1, 1);
-    }
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = TempDir::new("broker-pki");
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let (ca_pem, issuer) = ca("MQTT Test CA");
-        let (other_pem, other_issuer) = ca("Unrelated CA");
-        let server_auth = ExtendedKeyUsagePurpose::ServerAuth;
-        let cn = |n| [(DnType::CommonName, n)];
-        let pair = |name: &str, (cert, key): (String, String)| {
-            (
-                write(&format!("{name}.pem"), &cert),
-                write(&format!("{name}.key"), &key),
-            )
-        };
-        let server = pair(
-            "server",
-            leaf(
-                &issuer,
-                &cn("localhost"),
-                &["localhost", "127.0.0.1"],
-                server_auth.clone(),
-                false,
-            ),
-        );
-        let elsewhere = pair(
-            "elsewhere",
-            leaf(
-                &issuer,
-                &cn("elsewhere.invalid"),
-                &["elsewhere.invalid"],
-                server_auth.clone(),
-                false,
-            ),
-        );
-        let expired = pair(
-            "expired",
-            leaf(
-                &issuer,
-                &cn("localhost"),
-                &["localhost", "127.0.0.1"],
-                server_auth.clone(),
-                true,
-            ),
-        );
-        let untrusted = pair(
-            "untrusted",
-            leaf(
-                &other_issuer,
-                &cn("localhost"),
-                &["localhost", "127.0.0.1"],
-                server_auth,
-                false,
-            ),
-        );
-        let client = pair(
-            "client",
-            leaf(
-                &issuer,
-                &[
-                    (DnType::OrganizationName, "Test Org"),
-                    (DnType::CommonName, "alice"),
-                ],
-                &[],
-                ExtendedKeyUsagePurpose::ClientAuth,
-                false,
-            ),
-        );
-        Pki {
-            ca: write("ca.pem", &ca_pem),
-            other_ca: write("other-ca.pem", &other_pem),
-            server,
-            elsewhere,
-            expired,
-            untrusted,
-            client,
-            dir,
-        }
-    }
-}
-
-fn tls_lines(cert: &(PathBuf, PathBuf)) -> String {
+fn tls_lines(cert: &CertKey) -> String {
     format!(
         "certfile {}\nkeyfile {}\n",
-        cert.0.display(),
-        cert.1.display()
+        cert.cert.display(),
+        cert.key.display()
     )
 }
 
@@ -327,7 +187,7 @@ fn tls_args<'a>(port: &'a str, cafile: &'a Path) -> Vec<&'a str> {
 
 #[test]
 fn mosquitto_clients_over_tls_round_trip_and_bad_server_certificates_are_refused() {
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let (good, elsewhere, expired, untrusted) =
         (free_port(), free_port(), free_port(), free_port());
     let conf = format!(
@@ -340,7 +200,7 @@ fn mosquitto_clients_over_tls_round_trip_and_bad_server_certificates_are_refused
         tls_lines(&pki.untrusted),
         tls_lines(&pki.server),
     );
-    let mut broker = Broker::start(pki.dir.path(), &conf, good);
+    let mut broker = Broker::start(pki.dir(), &conf, good);
     let good_s = good.to_string();
     pub_sub_round_trip(&tls_args(&good_s, &pki.ca), "over TLS");
     // TLS 1.2 only on the client side: the default listener accepts 1.2 too.
@@ -401,10 +261,10 @@ fn mosquitto_clients_over_tls_round_trip_and_bad_server_certificates_are_refused
 
 #[test]
 fn plain_mqtt_on_a_tls_port_is_dropped_and_the_broker_keeps_serving() {
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let port = free_port();
     let conf = format!("listener {port} 127.0.0.1\n{}", tls_lines(&pki.server));
-    let mut broker = Broker::start(pki.dir.path(), &conf, port);
+    let mut broker = Broker::start(pki.dir(), &conf, port);
     // A raw MQTT 3.1.1 CONNECT where a TLS ClientHello is expected.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -437,7 +297,7 @@ fn plain_mqtt_on_a_tls_port_is_dropped_and_the_broker_keeps_serving() {
 
 #[test]
 fn require_certificate_and_use_identity_as_username() {
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let (identity, subject) = (free_port(), free_port());
     let conf = format!(
         "listener {subject} 127.0.0.1\n{}cafile {}\nrequire_certificate true\nuse_subject_as_username true\n\
@@ -447,7 +307,7 @@ fn require_certificate_and_use_identity_as_username() {
         tls_lines(&pki.server),
         pki.ca.display(),
     );
-    let mut broker = Broker::start(pki.dir.path(), &conf, identity);
+    let mut broker = Broker::start(pki.dir(), &conf, identity);
     let id = identity.to_string();
     // Without a client certificate: refused.
     let out = run(
@@ -466,9 +326,9 @@ fn require_certificate_and_use_identity_as_username() {
             &tls_args(&id, &pki.ca)[..],
             &[
                 "--cert",
-                path(&pki.untrusted.0),
+                path(&pki.untrusted.cert),
                 "--key",
-                path(&pki.untrusted.1),
+                path(&pki.untrusted.key),
                 "-t",
                 "x",
                 "-m",
@@ -486,9 +346,9 @@ fn require_certificate_and_use_identity_as_username() {
     let mut args = tls_args(&id, &pki.ca);
     args.extend([
         "--cert",
-        path(&pki.client.0),
+        path(&pki.client.cert),
         "--key",
-        path(&pki.client.1),
+        path(&pki.client.key),
         "-u",
         "mallory",
         "-P",
@@ -508,9 +368,9 @@ fn require_certificate_and_use_identity_as_username() {
     let mut args = tls_args(&s, &pki.ca);
     args.extend([
         "--cert",
-        path(&pki.client.0),
+        path(&pki.client.cert),
         "--key",
-        path(&pki.client.1),
+        path(&pki.client.key),
         "-i",
         "subject-client",
     ]);
@@ -523,7 +383,12 @@ fn require_certificate_and_use_identity_as_username() {
     assert!(line.contains("u'CN=alice,O=Test Org'"), "{line}");
     // tls_version tlsv1.2 is a minimum: TLS 1.3 clients are served.
     let mut args = tls_args(&id, &pki.ca);
-    args.extend(["--cert", path(&pki.client.0), "--key", path(&pki.client.1)]);
+    args.extend([
+        "--cert",
+        path(&pki.client.cert),
+        "--key",
+        path(&pki.client.key),
+    ]);
     args.extend(["--tls-version", "tlsv1.3"]);
     pub_sub_round_trip(&args, "tls 1.3");
     assert!(broker.is_running());
@@ -533,9 +398,9 @@ fn require_certificate_and_use_identity_as_username() {
 fn a_certificate_identity_is_the_whole_authentication() {
     // As Mosquitto: with use_identity_as_username the verified certificate replaces the
     // password check, even with a password file and allow_anonymous false.
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let port = free_port();
-    let passwd = pki.dir.path().join("passwd");
+    let passwd = pki.dir().join("passwd");
     let status = Command::new(tool("mosquitto_passwd"))
         .args(["-c", "-b", path(&passwd), "bob", "bobs-password"])
         .status()
@@ -548,14 +413,14 @@ fn a_certificate_identity_is_the_whole_authentication() {
         pki.ca.display(),
         passwd.display(),
     );
-    let mut broker = Broker::start(pki.dir.path(), &conf, port);
+    let mut broker = Broker::start(pki.dir(), &conf, port);
     let p = port.to_string();
     let mut args = tls_args(&p, &pki.ca);
     args.extend([
         "--cert",
-        path(&pki.client.0),
+        path(&pki.client.cert),
         "--key",
-        path(&pki.client.1),
+        path(&pki.client.key),
         "-i",
         "cert-only",
     ]);
@@ -571,13 +436,13 @@ fn a_certificate_identity_is_the_whole_authentication() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_version_tlsv1_3_refuses_tls_1_2_clients() {
     // (mosquitto_pub's --tls-version is a minimum too, so our client limits itself to 1.2.)
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let port = free_port();
     let conf = format!(
         "listener {port} 127.0.0.1\n{}tls_version tlsv1.3\n",
         tls_lines(&pki.server)
     );
-    let dir = pki.dir.path().to_owned();
+    let dir = pki.dir().to_owned();
     let _broker = tokio::task::spawn_blocking(move || Broker::start(&dir, &conf, port))
         .await
         .unwrap();
@@ -599,14 +464,14 @@ async fn tls_version_tlsv1_3_refuses_tls_1_2_clients() {
 
 #[test]
 fn unix_socket_listener_serves_mosquitto_clients() {
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let port = free_port();
-    let socket = pki.dir.path().join("mqtt.sock");
+    let socket = pki.dir().join("mqtt.sock");
     let conf = format!(
         "listener 0 {}\nlistener {port} 127.0.0.1\n",
         socket.display()
     );
-    let _broker = Broker::start(pki.dir.path(), &conf, port);
+    let _broker = Broker::start(pki.dir(), &conf, port);
     pub_sub_round_trip(&["--unix", path(&socket)], "over a unix socket");
 }
 
@@ -650,7 +515,7 @@ fn ws_options(port: u16, ws: WebSocketOptions, tls: Option<TlsOptions>) -> Clien
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_over_ws_and_wss() {
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let (ws, wss, tls) = (free_port(), free_port(), free_port());
     let conf = format!(
         "listener {ws} 127.0.0.1\nprotocol websockets\n\
@@ -659,7 +524,7 @@ async fn our_client_over_ws_and_wss() {
         tls_lines(&pki.server),
         tls_lines(&pki.server),
     );
-    let dir = pki.dir.path().to_owned();
+    let dir = pki.dir().to_owned();
     let _broker = tokio::task::spawn_blocking(move || Broker::start(&dir, &conf, wss))
         .await
         .unwrap();
@@ -705,14 +570,14 @@ fn paho_python_over_websockets() {
         "paho-mqtt 2.x is required: pip install paho-mqtt ({})",
         String::from_utf8_lossy(&probe.stderr)
     );
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let (ws, wss) = (free_port(), free_port());
     let conf = format!(
         "listener {ws} 127.0.0.1\nprotocol websockets\n\
          listener {wss} 127.0.0.1\nprotocol websockets\n{}",
         tls_lines(&pki.server),
     );
-    let _broker = Broker::start(pki.dir.path(), &conf, wss);
+    let _broker = Broker::start(pki.dir(), &conf, wss);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/paho/websocket.py");
     for args in [
         vec![ws.to_string()],
@@ -764,25 +629,23 @@ fn missing_certificate_files_stop_the_broker_from_starting() {
 
 #[test]
 fn sighup_reloads_the_certificate_files() {
-    let pki = Pki::new();
+    let pki = Pki::new("broker-pki");
     let port = free_port();
     // The listener's files are copies that the test replaces.
-    let (cert, key) = (
-        pki.dir.path().join("live.pem"),
-        pki.dir.path().join("live.key"),
-    );
-    std::fs::copy(&pki.server.0, &cert).unwrap();
-    std::fs::copy(&pki.server.1, &key).unwrap();
-    let conf = format!(
-        "listener {port} 127.0.0.1\n{}",
-        tls_lines(&(cert.clone(), key.clone()))
-    );
-    let mut broker = Broker::start(pki.dir.path(), &conf, port);
+    let live = CertKey {
+        cert: pki.dir().join("live.pem"),
+        key: pki.dir().join("live.key"),
+    };
+    let (cert, key) = (&live.cert, &live.key);
+    std::fs::copy(&pki.server.cert, cert).unwrap();
+    std::fs::copy(&pki.server.key, key).unwrap();
+    let conf = format!("listener {port} 127.0.0.1\n{}", tls_lines(&live));
+    let mut broker = Broker::start(pki.dir(), &conf, port);
     let p = port.to_string();
     pub_sub_round_trip(&tls_args(&p, &pki.ca), "before");
     // Renewed by another CA.
-    std::fs::copy(&pki.untrusted.0, &cert).unwrap();
-    std::fs::copy(&pki.untrusted.1, &key).unwrap();
+    std::fs::copy(&pki.untrusted.cert, cert).unwrap();
+    std::fs::copy(&pki.untrusted.key, key).unwrap();
     let hup = Command::new("kill")
         .args(["-HUP", &broker.child.id().to_string()])
         .status()

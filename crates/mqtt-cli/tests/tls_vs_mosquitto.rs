@@ -1,6 +1,6 @@
 //! TLS and SOCKS5 options of `mqtt-sub`/`mqtt-pub` against those of `mosquitto_sub` and
 //! `mosquitto_pub` 2.0.11: the same invocations, against a private Mosquitto with TLS listeners
-//! (certificates made here with rcgen), must print the same and exit with the same codes.
+//! (certificates from `test_support::pki`), must print the same and exit with the same codes.
 //!
 //! The Mosquitto programs must be installed (`apt-get install -y mosquitto mosquitto-clients`):
 //! the tests fail loudly otherwise, never pass without their reference.
@@ -25,10 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use fast_socks5::server::Socks5ServerProtocol;
 use fast_socks5::util::target_addr::TargetAddr;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
+use test_support::pki::CA_NAME;
 use test_support::{free_port, tool, Mosquitto, TempDir};
 
 /// Which implementation of the tools runs.
@@ -61,56 +58,18 @@ impl Tools {
     }
 }
 
-/// Certificates in PEM files: a CA; server certificates for `localhost` and for
-/// `elsewhere.invalid`; a client certificate; an unrelated CA; and a `--capath` directory.
+/// The test certificates (`test_support::pki`) and a `--capath` directory holding the CA.
 struct Pki {
-    dir: TempDir,
-    ca: PathBuf,
+    pki: test_support::pki::Pki,
     capath: PathBuf,
-    other_ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    elsewhere_cert: PathBuf,
-    elsewhere_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
 }
 
-fn dn(common_name: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, common_name);
-    dn
-}
+impl std::ops::Deref for Pki {
+    type Target = test_support::pki::Pki;
 
-fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-fn leaf(
-    issuer: &Issuer<'static, KeyPair>,
-    name: &str,
-    alt_names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let names: Vec<String> = alt_names.iter().map(|s| s.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params.distinguished_name = dn(name);
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
+    fn deref(&self) -> &test_support::pki::Pki {
+        &self.pki
+    }
 }
 
 /// The name OpenSSL looks a CA up by in a `--capath` directory (`openssl x509 -hash`): the
@@ -134,47 +93,11 @@ fn openssl_hash_name(common_name: &str) -> String {
 
 impl Pki {
     fn new() -> Pki {
-        let dir = TempDir::new("cli-pki");
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let (ca_pem, issuer) = ca("MQTT CLI Test CA");
-        let (other_pem, _) = ca("Unrelated CA");
-        let (server_pem, server_key) = leaf(
-            &issuer,
-            "localhost",
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (elsewhere_pem, elsewhere_key) = leaf(
-            &issuer,
-            "elsewhere.invalid",
-            &["elsewhere.invalid"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_pem, client_key) = leaf(
-            &issuer,
-            "cli-client",
-            &[],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
-        let capath = dir.path().join("capath");
+        let pki = test_support::pki::Pki::new("cli-pki");
+        let capath = pki.dir().join("capath");
         std::fs::create_dir(&capath).unwrap();
-        std::fs::write(capath.join(openssl_hash_name("MQTT CLI Test CA")), &ca_pem).unwrap();
-        Pki {
-            ca: write("ca.crt", &ca_pem),
-            other_ca: write("other-ca.crt", &other_pem),
-            server_cert: write("server.crt", &server_pem),
-            server_key: write("server.key", &server_key),
-            elsewhere_cert: write("elsewhere.crt", &elsewhere_pem),
-            elsewhere_key: write("elsewhere.key", &elsewhere_key),
-            client_cert: write("client.crt", &client_pem),
-            client_key: write("client.key", &client_key),
-            capath,
-            dir,
-        }
+        std::fs::write(capath.join(openssl_hash_name(CA_NAME)), &pki.ca_pem).unwrap();
+        Pki { pki, capath }
     }
 }
 
@@ -208,12 +131,12 @@ impl Setup {
             )
         };
         let config = [
-            listener(tls, &pki.server_cert, &pki.server_key, ""),
-            listener(elsewhere, &pki.elsewhere_cert, &pki.elsewhere_key, ""),
+            listener(tls, &pki.server.cert, &pki.server.key, ""),
+            listener(elsewhere, &pki.elsewhere.cert, &pki.elsewhere.key, ""),
             listener(
                 client_auth,
-                &pki.server_cert,
-                &pki.server_key,
+                &pki.server.cert,
+                &pki.server.key,
                 "require_certificate true",
             ),
         ]
@@ -503,8 +426,8 @@ fn cafile_and_capath() {
 fn client_certificate() {
     let mut setup = Setup::new();
     let ca = path(&setup.pki.ca);
-    let cert = path(&setup.pki.client_cert);
-    let key = path(&setup.pki.client_key);
+    let cert = path(&setup.pki.client.cert);
+    let key = path(&setup.pki.client.key);
     let args = setup.args(
         setup.client_auth,
         &["--cafile", &ca, "--cert", &cert, "--key", &key],
@@ -545,7 +468,7 @@ fn a_wrong_ca_fails_the_handshake() {
     let other = path(&setup.pki.other_ca);
     let args = setup.args(setup.tls, &["--cafile", &other]);
     handshake_failure(&setup, &args, "wrong CA");
-    let empty = setup.pki.dir.path().join("empty-capath");
+    let empty = setup.pki.dir().join("empty-capath");
     std::fs::create_dir(&empty).unwrap();
     let args = setup.args(setup.tls, &["--capath", &path(&empty)]);
     handshake_failure(&setup, &args, "empty capath");
@@ -555,9 +478,9 @@ fn a_wrong_ca_fails_the_handshake() {
 fn unusable_files_fail_before_connecting() {
     let setup = Setup::new();
     let ca = path(&setup.pki.ca);
-    let missing = path(&setup.pki.dir.path().join("missing.pem"));
-    let cert = path(&setup.pki.client_cert);
-    let key = path(&setup.pki.client_key);
+    let missing = path(&setup.pki.dir().join("missing.pem"));
+    let cert = path(&setup.pki.client.cert);
+    let key = path(&setup.pki.client.key);
     let not_found = Failure {
         stdout: String::new(),
         stderr: "Error: Problem setting TLS options: File not found.\n".to_owned(),
@@ -582,7 +505,7 @@ fn unusable_files_fail_before_connecting() {
         stderr: HANDSHAKE_IN_CONNECT.0.to_owned(),
         code: Some(HANDSHAKE_IN_CONNECT.1),
     };
-    let server_key = path(&setup.pki.server_key);
+    let server_key = path(&setup.pki.server.key);
     for (label, extra) in [
         ("a key as cafile", vec!["--cafile", &key]),
         (

@@ -103,7 +103,7 @@ async fn tls_runs_through_the_tunnel() {
     let pki = Pki::new();
     let tls_port = free_port();
     let m = mosquitto(
-        tls_listener(tls_port, &pki, &pki.server_cert, &pki.server_key, ""),
+        tls_listener(tls_port, &pki, &pki.server.cert, &pki.server.key, ""),
         &[tls_port],
     );
     let (proxy, mut seen) = socks5_proxy(None).await;

@@ -36,20 +36,20 @@ fn broker(pki: &Pki) -> Broker {
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let [tls, elsewhere, client_auth, tls13] = ports;
     let config = [
-        tls_listener(tls, pki, &pki.server_cert, &pki.server_key, ""),
-        tls_listener(elsewhere, pki, &pki.elsewhere_cert, &pki.elsewhere_key, ""),
+        tls_listener(tls, pki, &pki.server.cert, &pki.server.key, ""),
+        tls_listener(elsewhere, pki, &pki.elsewhere.cert, &pki.elsewhere.key, ""),
         tls_listener(
             client_auth,
             pki,
-            &pki.server_cert,
-            &pki.server_key,
+            &pki.server.cert,
+            &pki.server.key,
             "require_certificate true",
         ),
         tls_listener(
             tls13,
             pki,
-            &pki.server_cert,
-            &pki.server_key,
+            &pki.server.cert,
+            &pki.server.key,
             "tls_version tlsv1.3",
         ),
     ]
@@ -167,7 +167,7 @@ async fn a_client_certificate_is_presented_when_required() {
     round_trip(options(
         "localhost",
         b.client_auth,
-        ca().with_client_certificate(&pki.client_cert, &pki.client_key),
+        ca().with_client_certificate(&pki.client.cert, &pki.client.key),
     ))
     .await;
     // Without one, Mosquitto refuses the connection (with TLS 1.3 after the client finished
@@ -267,7 +267,7 @@ fn configuration_errors_are_clear() {
         message.contains("cannot load the CA file") && message.contains("missing.crt"),
         "{message}"
     );
-    let message = error(TlsOptions::new().with_ca_file(&pki.server_key));
+    let message = error(TlsOptions::new().with_ca_file(&pki.server.key));
     assert!(message.contains("no PEM certificate"), "{message}");
     let empty = pki.dir().join("empty.d");
     std::fs::create_dir(&empty).unwrap();
@@ -281,18 +281,18 @@ fn configuration_errors_are_clear() {
     let message = error(TlsOptions::new());
     assert!(message.contains("no trusted CA certificate"), "{message}");
     let mut only_cert = TlsOptions::new().with_ca_file(&pki.ca);
-    only_cert.client_cert = Some(pki.client_cert.clone());
+    only_cert.client_cert = Some(pki.client.cert.clone());
     assert!(error(only_cert).contains("needs its key"));
     let message = error(
         TlsOptions::new()
             .with_ca_file(&pki.ca)
-            .with_client_certificate(&pki.client_cert, &pki.server_key),
+            .with_client_certificate(&pki.client.cert, &pki.server.key),
     );
     assert!(message.contains("client certificate or key"), "{message}");
     let message = error(
         TlsOptions::new()
             .with_ca_file(&pki.ca)
-            .with_client_certificate(&pki.client_cert, &missing),
+            .with_client_certificate(&pki.client.cert, &missing),
     );
     assert!(message.contains("cannot load the private key"), "{message}");
     // Display of the error as a whole.

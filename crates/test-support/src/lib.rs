@@ -4,8 +4,10 @@
 //! Mosquitto program finds it with [`tool`], which panics with installation advice when it is
 //! missing, so such a test can never pass without its reference. [`Mosquitto`] runs a private
 //! broker on a free loopback port and lets a test await what the broker logs instead of
-//! sleeping.
+//! sleeping. [`pki::Pki`] makes the certificates of the TLS tests.
 #![allow(clippy::panic, clippy::expect_used)]
+
+pub mod pki;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,5 +1,5 @@
-//! Shared by the transport tests: certificates made with rcgen, a private Mosquitto with TLS
-//! listeners, an in-test front server (TLS and/or WebSocket in front of Mosquitto's plain
+//! Shared by the transport tests: certificates (`test_support::pki`), a private Mosquitto with
+//! TLS listeners, an in-test front server (TLS and/or WebSocket in front of Mosquitto's plain
 //! listener, recording what the client offered), an in-test SOCKS5 proxy, and a
 //! publish/subscribe round trip.
 #![allow(dead_code)]
@@ -20,11 +20,7 @@ use mqtt_client::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use mqtt_client::rustls::{self, ProtocolVersion, ServerConfig};
 use mqtt_client::{connect, ClientOptions};
 use mqtt_codec::{QoS, ReasonCode, TopicFilter, TopicName};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
-use test_support::{free_port, Mosquitto, TempDir};
+use test_support::{free_port, Mosquitto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -32,112 +28,32 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Certificates and keys in PEM files: a CA, a server certificate for `localhost` and
-/// 127.0.0.1 and one for another name, a client certificate, all signed by the CA, and an
-/// unrelated second CA.
+/// The test certificates (`test_support::pki`), and a directory holding the CA certificate
+/// among unrelated files.
 pub(crate) struct Pki {
-    dir: TempDir,
-    /// The CA certificate.
-    pub(crate) ca: PathBuf,
+    pki: test_support::pki::Pki,
     /// A directory holding the CA certificate among unrelated files.
     pub(crate) ca_dir: PathBuf,
-    /// A CA that signed nothing here.
-    pub(crate) other_ca: PathBuf,
-    /// Server certificate and key for `localhost` and 127.0.0.1.
-    pub(crate) server_cert: PathBuf,
-    pub(crate) server_key: PathBuf,
-    /// Server certificate and key for `elsewhere.invalid` only.
-    pub(crate) elsewhere_cert: PathBuf,
-    pub(crate) elsewhere_key: PathBuf,
-    /// Client certificate and key.
-    pub(crate) client_cert: PathBuf,
-    pub(crate) client_key: PathBuf,
 }
 
-fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
+impl std::ops::Deref for Pki {
+    type Target = test_support::pki::Pki;
 
-fn leaf(
-    issuer: &Issuer<'static, KeyPair>,
-    name: &str,
-    alt_names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let names: Vec<String> = alt_names.iter().map(|s| s.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
+    fn deref(&self) -> &test_support::pki::Pki {
+        &self.pki
+    }
 }
 
 impl Pki {
     pub(crate) fn new() -> Pki {
-        let dir = TempDir::new("pki");
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let (ca_pem, issuer) = ca("MQTT Test CA");
-        let (other_pem, _) = ca("Unrelated CA");
-        let (server_pem, server_key) = leaf(
-            &issuer,
-            "localhost",
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (elsewhere_pem, elsewhere_key) = leaf(
-            &issuer,
-            "elsewhere.invalid",
-            &["elsewhere.invalid"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_pem, client_key) = leaf(
-            &issuer,
-            "test-client",
-            &[],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
-        let ca_dir = dir.path().join("ca.d");
+        let pki = test_support::pki::Pki::new("pki");
+        let ca_dir = pki.dir().join("ca.d");
         std::fs::create_dir(&ca_dir).unwrap();
-        std::fs::write(ca_dir.join("ca.crt"), &ca_pem).unwrap();
+        std::fs::write(ca_dir.join("ca.crt"), &pki.ca_pem).unwrap();
         std::fs::write(ca_dir.join("README"), "not a certificate\n").unwrap();
-        std::fs::write(ca_dir.join("some.key"), &client_key).unwrap();
+        std::fs::copy(&pki.client.key, ca_dir.join("some.key")).unwrap();
         std::fs::create_dir(ca_dir.join("subdir")).unwrap();
-        Pki {
-            ca: write("ca.crt", &ca_pem),
-            other_ca: write("other-ca.crt", &other_pem),
-            server_cert: write("server.crt", &server_pem),
-            server_key: write("server.key", &server_key),
-            elsewhere_cert: write("elsewhere.crt", &elsewhere_pem),
-            elsewhere_key: write("elsewhere.key", &elsewhere_key),
-            client_cert: write("client.crt", &client_pem),
-            client_key: write("client.key", &client_key),
-            ca_dir,
-            dir,
-        }
-    }
-
-    /// A scratch directory next to the certificates.
-    pub(crate) fn dir(&self) -> &Path {
-        self.dir.path()
+        Pki { pki, ca_dir }
     }
 
     /// A rustls server configuration with the `localhost` certificate.
@@ -146,11 +62,11 @@ impl Pki {
         versions: &[&'static rustls::SupportedProtocolVersion],
         alpn: &[&[u8]],
     ) -> Arc<ServerConfig> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.server_cert)
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.server.cert)
             .unwrap()
             .map(|c| c.unwrap())
             .collect();
-        let key = PrivateKeyDer::from_pem_file(&self.server_key).unwrap();
+        let key = PrivateKeyDer::from_pem_file(&self.server.key).unwrap();
         let mut config =
             ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_protocol_versions(versions)
