@@ -3,6 +3,7 @@
 //! formats ([`format`](mod@format)).
 
 pub mod args;
+pub mod bench;
 pub mod connection;
 pub mod debug;
 pub mod format;
