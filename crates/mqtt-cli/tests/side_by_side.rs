@@ -270,7 +270,19 @@ struct Ctx {
 
 impl Ctx {
     fn start() -> Ctx {
-        let broker = Mosquitto::start();
+        // Also on a Unix socket, for `--unix`.
+        let broker = Mosquitto::with_config(|_, dir| {
+            // Mosquitto started as root binds its Unix socket after dropping to the `mosquitto`
+            // user, so the socket's directory must be writable by everyone.
+            let sockets = dir.join("sockets");
+            std::fs::create_dir_all(&sockets).unwrap();
+            std::fs::set_permissions(
+                &sockets,
+                std::os::unix::fs::PermissionsExt::from_mode(0o777),
+            )
+            .unwrap();
+            format!("listener 0 {}\n", sockets.join("mqtt.sock").display())
+        });
         let auth = Mosquitto::with_config(|_, dir| {
             let passwd = dir.join("passwd");
             let status = Command::new(tool("mosquitto_passwd"))
@@ -319,6 +331,15 @@ impl Ctx {
             .replace("{dead}", &self.dead.to_string())
             .replace("{silent}", &self.silent.port.to_string())
             .replace("{home}", &self.home.path().display().to_string())
+            .replace(
+                "{unix}",
+                &self
+                    .broker
+                    .dir()
+                    .join("sockets/mqtt.sock")
+                    .display()
+                    .to_string(),
+            )
     }
 
     /// Arguments for the main broker: `-p <port>` first unless the case names a port or URL.
@@ -410,6 +431,19 @@ fn steps(tool: Tool, name: &str, steps: Steps) -> Case {
         stdout: true,
         stderr: true,
     }
+}
+
+/// One tool after the other (not at once), so that both may use the same fixed client id:
+/// `-d` prints it.
+fn sequential(tool: Tool, args: &[&str]) -> Case {
+    let args = strings(args);
+    steps(
+        tool,
+        &args.join(" "),
+        Box::new(move |ctx, tool, side| {
+            spawn(ctx, &tool.program(side), &ctx.args(&args), None).finish()
+        }),
+    )
 }
 
 impl Case {
@@ -554,6 +588,73 @@ fn rr(args: &[&str], reply: Option<&[&str]>) -> Case {
 fn cases() -> Vec<Case> {
     use Tool::{Pub, Sub};
     let mut cases = vec![
+        // --- connection options: -d debug lines, --unix, -A, -M, --nodelay, -I ---------------
+        sequential(Sub, &["-t", "sbs/a", "-C", "1", "-d", "-i", "dbg-sub"]),
+        // One message per read: when several arrive in one read, our debug lines list the packets
+        // of the read before the messages are printed, where libmosquitto interleaves them.
+        sequential(
+            Sub,
+            &[
+                "-t", "sbs/b", "-C", "1", "-d", "-i", "dbg-sub5", "-V", "5", "-q", "1",
+            ],
+        ),
+        sequential(
+            Pub,
+            &[
+                "-t", "dbg/x", "-m", "hello", "-q", "1", "-d", "-i", "dbg-pub",
+            ],
+        ),
+        sequential(
+            Pub,
+            &[
+                "-t", "dbg/x", "-m", "hi", "-q", "2", "-d", "-i", "dbg-pub5", "-V", "5",
+            ],
+        ),
+        plain(Sub, &["--unix", "{unix}", "-t", "sbs/#", "-C", "3", "-v"]),
+        plain(
+            Pub,
+            &[
+                "--unix",
+                "{unix}",
+                "-t",
+                "unix/x",
+                "-m",
+                "over a unix socket",
+            ],
+        ),
+        plain(Sub, &["-A", "127.0.0.1", "-t", "sbs/#", "-C", "3", "-v"]),
+        plain(
+            Sub,
+            &[
+                "-M",
+                "5",
+                "--nodelay",
+                "-t",
+                "sbs/#",
+                "-C",
+                "3",
+                "-q",
+                "1",
+                "-v",
+            ],
+        ),
+        plain(Sub, &["-I", "prefix-", "-t", "sbs/#", "-C", "3", "-v"]),
+        plain(
+            Pub,
+            &[
+                "-I",
+                "prefix-",
+                "-M",
+                "3",
+                "--nodelay",
+                "-t",
+                "x/y",
+                "-m",
+                "z",
+                "-q",
+                "1",
+            ],
+        ),
         // --- mosquitto_sub: output formats on the retained messages --------------------------
         plain(Sub, &["-t", "sbs/#", "-C", "3"]),
         plain(Sub, &["-t", "sbs/#", "-C", "3", "-v"]),
