@@ -245,6 +245,7 @@ impl Hub {
             max_packet_size: c.max_packet_size.and_then(NonZeroU32::new),
             max_queued_messages: c.max_queued_messages,
             max_queued_bytes: c.max_queued_bytes,
+            max_inflight_bytes: c.max_inflight_bytes,
             queue_qos0_offline: c.queue_qos0_messages,
             manual_acks: true,
             maximum_qos: listener.max_qos,

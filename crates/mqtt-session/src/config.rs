@@ -28,6 +28,11 @@ pub struct Config {
     pub max_queued_messages: usize,
     /// Most payload bytes waiting to be sent; 0 means no limit (Mosquitto's `max_queued_bytes`).
     pub max_queued_bytes: usize,
+    /// Payload bytes of QoS 1 and 2 messages in flight above which no further message is sent
+    /// until some complete; 0 means no limit (Mosquitto's `max_inflight_bytes`). As in
+    /// Mosquitto, one more message may go while the total is below the limit, so a single
+    /// message larger than the limit is still sent.
+    pub max_inflight_bytes: usize,
     /// Queue QoS 0 messages while the connection is down (Mosquitto's `queue_qos0_messages`).
     pub queue_qos0_offline: bool,
     /// Leave the acknowledgement of received QoS 1 and 2 messages to the application
@@ -50,6 +55,7 @@ impl Default for Config {
             max_packet_size: None,
             max_queued_messages: 1000,
             max_queued_bytes: 0,
+            max_inflight_bytes: 0,
             queue_qos0_offline: false,
             manual_acks: false,
             maximum_qos: QoS::ExactlyOnce,

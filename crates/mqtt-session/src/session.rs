@@ -695,7 +695,24 @@ impl Session {
     }
 
     fn window_open(&self, qos: QoS) -> bool {
-        qos == QoS::AtMostOnce || self.out.inflight.len() < self.window()
+        qos == QoS::AtMostOnce
+            || (self.out.inflight.len() < self.window() && self.inflight_bytes_below_limit())
+    }
+
+    /// `max_inflight_bytes`: counted over the messages still held for re-sending (QoS 2 ones
+    /// leave the count at PUBREC). The scan only runs when a limit is set, and the in-flight
+    /// window it walks is bounded by `max_inflight`.
+    fn inflight_bytes_below_limit(&self) -> bool {
+        let limit = self.config.max_inflight_bytes;
+        limit == 0
+            || self
+                .out
+                .inflight
+                .iter()
+                .filter_map(|m| m.message.as_ref())
+                .map(|m| m.payload.len())
+                .sum::<usize>()
+                < limit
     }
 
     /// Moves queued messages into flight while the window allows, keeping their order.

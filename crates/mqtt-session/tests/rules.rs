@@ -1593,3 +1593,46 @@ fn pending_messages_lists_what_is_not_yet_delivered() {
     server.handle_packet(now, Packet::PubAck(PubAck::new(pid(1))));
     assert_eq!(server.pending_messages().count(), 1);
 }
+
+#[test]
+fn max_inflight_bytes_holds_messages_until_bytes_are_acknowledged() {
+    // Mosquitto's max_inflight_bytes: sending stops once the in-flight payload reaches the
+    // limit, and resumes as acknowledgements free it; a message larger than the limit still goes.
+    let config = Config {
+        max_inflight_bytes: 10,
+        ..Config::default()
+    };
+    let mut server = server_with(config, ProtocolVersion::V5, ConnectProperties::default());
+    let now = Instant::from_millis(0);
+    for payload in ["123456", "7890ab", "c"] {
+        server
+            .publish(now, msg("a", payload, QoS::AtLeastOnce))
+            .unwrap();
+    }
+    let sent = |packets: Vec<Packet>| -> Vec<String> {
+        packets
+            .into_iter()
+            .filter_map(|p| match p {
+                Packet::Publish(p) => Some(String::from_utf8_lossy(&p.payload).into_owned()),
+                _ => None,
+            })
+            .collect()
+    };
+    // 6 bytes in flight < 10: the second goes too (12 bytes); the third waits.
+    assert_eq!(sent(drain(&mut server)), ["123456", "7890ab"]);
+    server.handle_packet(now, Packet::PubAck(PubAck::new(pid(1))));
+    // 6 bytes < 10 again: the third goes.
+    assert_eq!(sent(drain(&mut server)), ["c"]);
+
+    let mut big = server_with(
+        Config {
+            max_inflight_bytes: 4,
+            ..Config::default()
+        },
+        ProtocolVersion::V5,
+        ConnectProperties::default(),
+    );
+    big.publish(now, msg("a", "larger than the limit", QoS::AtLeastOnce))
+        .unwrap();
+    assert_eq!(sent(drain(&mut big)), ["larger than the limit"]);
+}
