@@ -191,9 +191,10 @@ fn substitute(pattern: &str, client_id: &str, username: Option<&str>) -> Option<
         };
         match value {
             Some(v) => {
-                // A level separator in the value would move the pattern into another
-                // client's part of the tree.
-                if v.contains('/') || v.is_empty() {
+                // A level separator or a wildcard in the value would move the pattern into
+                // another client's part of the tree, and a leading `$` into `$SYS` (rules
+                // starting with `$` are the only ones that reach `$` topics).
+                if v.is_empty() || v.contains(['/', '+', '#']) || v.starts_with('$') {
                     return None;
                 }
                 out.push_str(v);
@@ -281,6 +282,11 @@ impl AclFile {
                                 }
                             };
                             (grant, topic.trim_matches([' ', '\t']))
+                        }
+                        // `topic read` without a topic is a mistake, not a rule for a topic
+                        // called "read" (Mosquitto: "Empty topic").
+                        None if matches!(rest, "read" | "write" | "readwrite" | "deny") => {
+                            return Err(err(format!("Empty {keyword}")));
                         }
                         None => (Grant::ReadWrite, rest),
                     };
@@ -436,6 +442,35 @@ mod tests {
         // "a/b" must not get into the part of the tree of client "a".
         assert!(!a.check("a/b", None, "dev/a/b/x", Access::Write));
         assert!(!a.check("c", Some("#"), "dev/c/x", Access::Write));
+    }
+
+    #[test]
+    fn a_dollar_client_id_cannot_turn_a_pattern_into_a_sys_rule() {
+        let a = acl("pattern readwrite %c/#\n");
+        assert!(a.check("dev", None, "dev/x", Access::Write));
+        assert!(!a.check("$SYS", None, "$SYS/broker/version", Access::Read));
+        assert!(!a.check("$SYS", None, "$SYS/broker/uptime", Access::Write));
+        assert!(!a.check_subscribe("$SYS", None, "$SYS/#"));
+    }
+
+    #[test]
+    fn an_access_word_without_a_topic_is_an_error() {
+        for line in [
+            "topic read",
+            "topic deny",
+            "pattern write",
+            "topic readwrite",
+        ] {
+            let e = AclFile::parse(&format!("{line}\n"), Path::new("acl"))
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("acl:1")),
+                "{line}: {e:?}"
+            );
+        }
+        // A topic that merely looks like a word is still a topic.
+        assert!(acl("topic reader\n").check("c", None, "reader", Access::Read));
     }
 
     #[test]
