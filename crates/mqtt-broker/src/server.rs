@@ -489,7 +489,10 @@ where
                 None => Box::new(stream),
             };
             let stream: Box<dyn Io> = if listener.protocol == ListenerProtocol::WebSockets {
-                Box::new(transport::websocket_accept(stream).await?)
+                // A WebSocket message is buffered whole before MQTT sees it: bound it by the
+                // largest packet the broker accepts.
+                let max_message = hub.config().max_packet_size.map(|m| m as usize);
+                Box::new(transport::websocket_accept(stream, max_message).await?)
             } else {
                 stream
             };

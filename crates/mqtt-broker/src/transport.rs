@@ -223,7 +223,12 @@ fn escape_rfc2253(value: &str) -> String {
 /// served as `mqtt`, as libwebsockets does for Mosquitto.
 // The callback type is tungstenite's (`ErrorResponse` is an HTTP response).
 #[allow(clippy::result_large_err)]
-pub(crate) async fn websocket_accept<S>(stream: S) -> Result<WsByteStream<S>, String>
+/// `max_message`: the largest WebSocket message (and frame) accepted; `None` keeps
+/// tungstenite's default (64 MiB messages, 16 MiB frames).
+pub(crate) async fn websocket_accept<S>(
+    stream: S,
+    max_message: Option<usize>,
+) -> Result<WsByteStream<S>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -260,7 +265,13 @@ where
             }
         }
     };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, callback)
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    if let Some(max) = max_message {
+        // Room for the WebSocket framing of a packet of the largest size.
+        let max = max.saturating_add(16);
+        config = config.max_message_size(Some(max)).max_frame_size(Some(max));
+    }
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
         .await
         .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
     Ok(WsByteStream::server(ws))
@@ -270,6 +281,40 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn websocket_messages_above_the_limit_are_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let (client_end, server_end) = tokio::io::duplex(1 << 20);
+        let server = tokio::spawn(async move {
+            let mut stream = websocket_accept(server_end, Some(1000)).await?;
+            let mut received = Vec::new();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => return Ok(received),
+                    Ok(n) => received.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                    Err(e) => return Err(format!("{e} after {} bytes", received.len())),
+                }
+            }
+        });
+        let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        let (ws, _) = tokio_tungstenite::client_async(request, client_end)
+            .await
+            .unwrap();
+        let mut client = WsByteStream::client(ws);
+        client.write_all(&[1u8; 500]).await.unwrap();
+        // Each write is one WebSocket message: this one is over the limit.
+        let _ = client.write_all(&[2u8; 5000]).await;
+        let _ = client.flush().await;
+        let outcome = server.await.unwrap();
+        let error = outcome.expect_err("a 5000-byte message was accepted");
+        assert!(error.ends_with("after 500 bytes"), "{error}");
+    }
 
     #[test]
     fn rfc2253_values_are_escaped() {

@@ -95,6 +95,7 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
         unsubscribes: HashMap::new(),
         disconnecting: None,
         observer,
+        connack_deadline: None,
         reconnect,
         subscriptions: Vec::new(),
         deferred: Vec::new(),
@@ -127,6 +128,8 @@ struct Driver {
     unsubscribes: HashMap<PacketId, PendingUnsubscribe>,
     disconnecting: Option<Reply<()>>,
     observer: Option<PacketObserver>,
+    /// When a reconnection's CONNACK is due.
+    connack_deadline: Option<tokio::time::Instant>,
     /// Present when the application asked for automatic reconnection.
     reconnect: Option<Reconnector>,
     /// What the server granted, to subscribe again on a new connection without a session.
@@ -213,10 +216,16 @@ impl Driver {
                 let _ = self.writer.shutdown().await;
                 return None;
             }
-            let deadline = self
+            let session_deadline = self
                 .session
                 .poll_timeout()
                 .map(|t| self.clock + std::time::Duration::from_millis(t.as_millis()));
+            // Until the CONNACK of a reconnection arrives, the session has no timer: the
+            // driver's own deadline stops a server that accepts TCP but never answers.
+            let deadline = match (session_deadline, self.connack_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let take_commands = self.session.queued_len() < QUEUE_HIGH_WATER;
             let reading = self.backlog.is_empty();
             let step = tokio::select! {
@@ -268,6 +277,15 @@ impl Driver {
                 }
                 Step::Delivered => {}
                 Step::Timeout => {
+                    if self
+                        .connack_deadline
+                        .is_some_and(|at| tokio::time::Instant::now() >= at)
+                    {
+                        return Some(ClientError::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no CONNACK in time",
+                        )));
+                    }
                     let now = self.now();
                     self.session.handle_timeout(now);
                 }
@@ -353,6 +371,7 @@ impl Driver {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Connected(connack) => {
+                    self.connack_deadline = None;
                     if let Some(connected) = self.connected.take() {
                         self.remember_assigned_id(&connack);
                         let _ = connected.send(Ok(connack));
@@ -511,11 +530,12 @@ impl Driver {
         self.write_buf.clear();
         let mut delay = policy.min_delay;
         loop {
-            let wake = tokio::time::Instant::now() + delay;
+            // A delay too long to represent waits "for ever" (until a command ends it).
+            let wake = tokio::time::Instant::now().checked_add(delay);
             loop {
                 let take_commands = self.session.queued_len() < QUEUE_HIGH_WATER;
                 let command = tokio::select! {
-                    _ = tokio::time::sleep_until(wake) => break,
+                    _ = sleep_until(wake) => break,
                     command = self.commands.recv(), if take_commands => command,
                 };
                 match command {
@@ -554,12 +574,16 @@ impl Driver {
                     if let Err(e) = self.session.connect(now, connect) {
                         return Some(Some(e.into()));
                     }
+                    self.connack_deadline =
+                        tokio::time::Instant::now().checked_add(options.connect_timeout);
                     return None;
                 }
                 Ok(Err(e)) => tracing::warn!("reconnecting failed: {e}"),
                 Err(_) => tracing::warn!("reconnecting timed out"),
             }
-            delay = (delay * 2).min(policy.max_delay.max(policy.min_delay));
+            delay = delay
+                .saturating_mul(2)
+                .min(policy.max_delay.max(policy.min_delay));
         }
     }
 
@@ -580,10 +604,10 @@ impl Driver {
         let now = self.now();
         let version = self.session.version();
         while let Some(packet) = self.session.poll_transmit(now) {
+            packet.encode(version, &mut self.write_buf)?;
             if let Some(observer) = &self.observer {
                 observer.notify(Direction::Sent, &packet);
             }
-            packet.encode(version, &mut self.write_buf)?;
             if self.write_buf.len() >= 64 * 1024 {
                 self.writer.write_all_buf(&mut self.write_buf).await?;
             }

@@ -27,6 +27,8 @@ struct Relay {
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// While set, bytes from the client are read and thrown away.
     black_hole: Arc<AtomicBool>,
+    /// The next connection accepted throws away everything the client sends on it.
+    swallow_next: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -35,13 +37,15 @@ impl Relay {
         let addr = listener.local_addr().unwrap();
         let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let black_hole = Arc::new(AtomicBool::new(false));
-        let (t, b) = (tasks.clone(), black_hole.clone());
+        let swallow_next = Arc::new(AtomicBool::new(false));
+        let (t, b, sn) = (tasks.clone(), black_hole.clone(), swallow_next.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let server = TcpStream::connect(upstream).await.unwrap();
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let b = b.clone();
+                let swallow = sn.swap(false, Ordering::SeqCst);
                 let up = tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -49,7 +53,7 @@ impl Relay {
                             Ok(0) | Err(_) => return,
                             Ok(n) => n,
                         };
-                        if b.load(Ordering::SeqCst) {
+                        if swallow || b.load(Ordering::SeqCst) {
                             continue;
                         }
                         if sw.write_all(&buf[..n]).await.is_err() {
@@ -67,6 +71,7 @@ impl Relay {
             addr,
             tasks,
             black_hole,
+            swallow_next,
         }
     }
 
@@ -100,6 +105,7 @@ fn options(relay: &Relay, id: &str, clean: bool) -> (ClientOptions, mpsc::Unboun
             },
             (Direction::Sent, Packet::Publish(p)) => Seen::Publish { dup: p.dup },
             (Direction::Sent, Packet::Subscribe(_)) => Seen::Subscribe,
+            (Direction::Sent, Packet::Connect(_)) => Seen::Connect,
             _ => return,
         };
         let _ = tx.send(seen);
@@ -112,9 +118,20 @@ enum Seen {
     ConnAck { session_present: bool },
     Publish { dup: bool },
     Subscribe,
+    Connect,
 }
 
+/// The next observation other than a CONNECT.
 async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    loop {
+        match next_any(seen).await {
+            Seen::Connect => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn next_any(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
     tokio::time::timeout(Duration::from_secs(15), seen.recv())
         .await
         .expect("timed out waiting for the client")
@@ -252,4 +269,23 @@ async fn without_reconnect_a_lost_connection_ends_the_client() {
     tokio::time::timeout(Duration::from_secs(15), client.closed())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_reconnection_without_connack_is_abandoned_and_retried() {
+    let broker = Mosquitto::start();
+    let relay = Relay::start(broker.addr()).await;
+    let (mut o, mut seen) = options(&relay, "unanswered", true);
+    o.connect_timeout = Duration::from_millis(300);
+    let (client, _, _) = connect(o).await.unwrap();
+    assert_eq!(next_any(&mut seen).await, Seen::Connect);
+    assert!(matches!(next_any(&mut seen).await, Seen::ConnAck { .. }));
+    // The relay accepts the next connection but swallows its CONNECT: no CONNACK comes.
+    relay.swallow_next.store(true, Ordering::SeqCst);
+    relay.cut();
+    assert_eq!(next_any(&mut seen).await, Seen::Connect);
+    // Without a deadline of its own the client would wait on that connection for ever.
+    assert_eq!(next_any(&mut seen).await, Seen::Connect);
+    assert!(matches!(next_any(&mut seen).await, Seen::ConnAck { .. }));
+    client.disconnect().await.unwrap();
 }

@@ -282,10 +282,17 @@ fn seconds(value: f64, name: &str) -> Result<Duration, String> {
 }
 
 fn rate(value: f64, name: &str) -> Result<f64, String> {
-    if value.is_finite() && value >= 0.0 {
+    // The interval between two events is 1/rate: it must be a representable, non-zero duration.
+    let usable = value == 0.0
+        || (value.is_finite()
+            && value > 0.0
+            && Duration::try_from_secs_f64(1.0 / value).is_ok_and(|d| !d.is_zero()));
+    if usable {
         Ok(value)
     } else {
-        Err(format!("{name} must be a number >= 0"))
+        Err(format!(
+            "{name} must be 0 (no limit) or a number of events per second between 1e-9 and 1e9"
+        ))
     }
 }
 
@@ -480,6 +487,22 @@ mod tests {
         assert!(args(&["pub", "--duration", "0"]).unwrap().plan().is_err());
         assert!(args(&["pub", "-c", "0"]).unwrap().plan().is_err());
         assert!(args(&["pub", "--rate=-1"]).unwrap().plan().is_err());
+        // Rates whose interval is zero or not representable (they used to panic).
+        for rate in ["1e10", "1e-320", "inf", "NaN"] {
+            assert!(
+                args(&["pub", "--rate", rate]).unwrap().plan().is_err(),
+                "{rate}"
+            );
+            assert!(
+                args(&["conn", "--connect-rate", rate])
+                    .unwrap()
+                    .plan()
+                    .is_err(),
+                "{rate}"
+            );
+        }
+        assert!(args(&["pub", "--rate", "0"]).unwrap().plan().is_ok());
+        assert!(args(&["pub", "--rate", "1e9"]).unwrap().plan().is_ok());
         assert!(args(&["pub", "-q", "3"]).is_err());
         assert!(args(&["walk"]).is_err());
         assert!(args(&["pub", "-V", "4"]).is_err());

@@ -53,6 +53,12 @@ async fn run(o: PubOptions) -> Result<u8, ConnectFailure> {
                 }
                 let mid = mids.next().unwrap_or(1);
                 deliveries.push((mid, publish(&client, &o, payload.clone()).await?));
+                // Keep the list short: a large --repeat must not hold every result.
+                if deliveries.len() >= 4096 {
+                    for (mid, d) in deliveries.drain(..) {
+                        report(mid, d.await, &o);
+                    }
+                }
             }
         }
         None => {
@@ -124,10 +130,18 @@ fn read_lines(mut input: impl std::io::Read, batches: &tokio::sync::mpsc::Sender
             break;
         }
         let mut batch = Vec::new();
-        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+        // The partial line kept from before has no newline: search only what was just read
+        // (a very long line is then scanned once, not once per chunk).
+        let mut scan_from = start;
+        while let Some(found) = buf
+            .get(scan_from..)
+            .and_then(|new| new.iter().position(|&b| b == b'\n'))
+        {
+            let end = scan_from + found;
             let mut line = buf.split_to(end + 1);
             line.truncate(end);
             batch.push(line.freeze());
+            scan_from = 0;
         }
         if !batch.is_empty() && batches.blocking_send(batch).is_err() {
             return;

@@ -74,16 +74,17 @@ async fn layer<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let max_message = options.session.max_packet_size.map(|m| m.get() as usize);
     match (&options.tls, &options.websocket) {
         (None, None) => Ok(Stream::new(stream)),
         (Some(tls), None) => Ok(Stream::new(tls::connect(tls, host, stream).await?)),
         (None, Some(ws)) => Ok(Stream::new(
-            websocket::connect(ws, false, authority, stream).await?,
+            websocket::connect(ws, false, authority, stream, max_message).await?,
         )),
         (Some(tls), Some(ws)) => {
             let secure = tls::connect(tls, host, stream).await?;
             Ok(Stream::new(
-                websocket::connect(ws, true, authority, secure).await?,
+                websocket::connect(ws, true, authority, secure, max_message).await?,
             ))
         }
     }

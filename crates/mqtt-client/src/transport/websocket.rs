@@ -11,12 +11,14 @@ use crate::error::ClientError;
 use crate::options::WebSocketOptions;
 
 /// Upgrades `stream` to a WebSocket: `GET <path>` on `authority` (`host:port`), asking for the
-/// options' subprotocol, which the server must accept.
+/// options' subprotocol, which the server must accept. `max_message` bounds the messages
+/// accepted from the server (`None`: tungstenite's defaults, 64 MiB).
 pub(super) async fn connect<S>(
     options: &WebSocketOptions,
     secure: bool,
     authority: &str,
     stream: S,
+    max_message: Option<usize>,
 ) -> Result<WsByteStream<S>, ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -47,15 +49,23 @@ where
             .map_err(|e| ws_error(format!("invalid value of header {name}: {e}")))?;
         headers.append(header, value);
     }
-    let (ws, _response) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .map_err(|e| match e {
-            WsError::Http(response) => ws_error(format!(
-                "{url}: the server answered {} instead of upgrading",
-                response.status()
-            )),
-            e => ws_error(format!("{url}: {e}")),
-        })?;
+    // A WebSocket message is buffered whole before MQTT sees it: bound it by the largest
+    // packet the client accepts, when it announces one.
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    if let Some(max) = max_message {
+        let max = max.saturating_add(16);
+        config = config.max_message_size(Some(max)).max_frame_size(Some(max));
+    }
+    let (ws, _response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(|e| match e {
+                WsError::Http(response) => ws_error(format!(
+                    "{url}: the server answered {} instead of upgrading",
+                    response.status()
+                )),
+                e => ws_error(format!("{url}: {e}")),
+            })?;
     Ok(WsByteStream::client(ws))
 }
 
