@@ -400,13 +400,23 @@ impl Connection {
     fn handle_event(&mut self, event: Event) -> Step {
         match event {
             Event::Message { mut message, ack } => {
+                // A topic too long to take the mount point is refused: routing it unprefixed
+                // would let it out of the listener's part of the tree.
+                let mut outside_mount = false;
                 if let Some(mount) = &self.mount_point {
-                    if let Some(t) = crate::mount::topic_in(mount, &message.topic) {
-                        message.topic = t;
+                    match crate::mount::topic_in(mount, &message.topic) {
+                        Some(t) => message.topic = t,
+                        None => outside_mount = true,
                     }
                 }
                 let limit = self.message_size_limit;
-                let reason = if limit != 0 && message.payload.len() > limit {
+                let reason = if outside_mount {
+                    debug!(
+                        "Denied PUBLISH from {}: topic too long for the mount point.",
+                        self.client.id()
+                    );
+                    ReasonCode::TopicNameInvalid
+                } else if limit != 0 && message.payload.len() > limit {
                     // Mosquitto: not forwarded, the flow completes with 0x83 in 5.0.
                     ReasonCode::ImplementationSpecificError
                 } else if !self.hub.may_publish(&self.client, &message.topic) {
@@ -441,16 +451,29 @@ impl Connection {
                 }
             }
             Event::Subscribe(mut s) => {
+                // Filters too long to take the mount point fail (never subscribed unprefixed).
+                let mut refused = Vec::new();
                 if let Some(mount) = &self.mount_point {
-                    for (filter, _) in &mut s.filters {
-                        if let Some(f) = crate::mount::filter_in(mount, filter) {
-                            *filter = f;
+                    let filters = std::mem::take(&mut s.filters);
+                    for (i, (filter, options)) in filters.into_iter().enumerate() {
+                        match crate::mount::filter_in(mount, &filter) {
+                            Some(f) => s.filters.push((f, options)),
+                            None => refused.push(i),
                         }
                     }
                 }
-                let (suback, retained) =
+                let (mut suback, retained) =
                     self.hub
                         .subscribe(&self.client, self.version, self.max_qos, s);
+                let failure = if self.version.is_v5() {
+                    ReasonCode::TopicFilterInvalid
+                } else {
+                    ReasonCode::UnspecifiedError
+                };
+                for i in refused {
+                    let at = i.min(suback.reason_codes.len());
+                    suback.reason_codes.insert(at, failure);
+                }
                 let mut st = self.client.0.lock();
                 if let Err(e) = st.session.suback(suback) {
                     debug!("SUBACK for {} not sent: {e}", self.client.id());
@@ -467,14 +490,25 @@ impl Connection {
                 }
             }
             Event::Unsubscribe(mut u) => {
+                let mut refused = Vec::new();
                 if let Some(mount) = &self.mount_point {
-                    for filter in &mut u.filters {
-                        if let Some(f) = crate::mount::filter_in(mount, filter) {
-                            *filter = f;
+                    let filters = std::mem::take(&mut u.filters);
+                    for (i, filter) in filters.into_iter().enumerate() {
+                        match crate::mount::filter_in(mount, &filter) {
+                            Some(f) => u.filters.push(f),
+                            None => refused.push(i),
                         }
                     }
                 }
-                let unsuback = self.hub.unsubscribe(&self.client, u);
+                let mut unsuback = self.hub.unsubscribe(&self.client, u);
+                if self.version.is_v5() {
+                    for i in refused {
+                        let at = i.min(unsuback.reason_codes.len());
+                        unsuback
+                            .reason_codes
+                            .insert(at, ReasonCode::TopicFilterInvalid);
+                    }
+                }
                 if let Err(e) = self.client.0.lock().session.unsuback(unsuback) {
                     debug!("UNSUBACK for {} not sent: {e}", self.client.id());
                 }

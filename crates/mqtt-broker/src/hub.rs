@@ -430,30 +430,35 @@ impl Hub {
         st.mount_point = listener.mount_point.as_deref().map(Arc::from);
         st.listener = listener_index;
         let mount = listener.mount_point.as_deref();
-        st.will = connect.will.as_ref().map(|w| Will {
-            message: Message {
-                topic: match mount {
-                    Some(m) => {
-                        crate::mount::topic_in(m, &w.topic).unwrap_or_else(|| w.topic.clone())
-                    }
-                    None => w.topic.clone(),
-                },
-                payload: w.payload.clone(),
-                qos: w.qos,
-                retain: w.retain,
-                properties: mqtt_codec::PublishProperties {
-                    payload_format_indicator: w.properties.payload_format_indicator,
-                    message_expiry_interval: w.properties.message_expiry_interval,
-                    content_type: w.properties.content_type.clone(),
-                    response_topic: w.properties.response_topic.clone(),
-                    correlation_data: w.properties.correlation_data.clone(),
-                    user_properties: w.properties.user_properties.clone(),
-                    ..Default::default()
-                }
-                .into(),
-            },
-            delay: w.properties.will_delay_interval.unwrap_or(0),
+        // A will topic too long to take the mount point is dropped, never routed unprefixed
+        // (outside the listener's part of the tree).
+        let will_topic = connect.will.as_ref().and_then(|w| match mount {
+            Some(m) => crate::mount::topic_in(m, &w.topic),
+            None => Some(w.topic.clone()),
         });
+        st.will = connect
+            .will
+            .as_ref()
+            .zip(will_topic)
+            .map(|(w, topic)| Will {
+                message: Message {
+                    topic,
+                    payload: w.payload.clone(),
+                    qos: w.qos,
+                    retain: w.retain,
+                    properties: mqtt_codec::PublishProperties {
+                        payload_format_indicator: w.properties.payload_format_indicator,
+                        message_expiry_interval: w.properties.message_expiry_interval,
+                        content_type: w.properties.content_type.clone(),
+                        response_topic: w.properties.response_topic.clone(),
+                        correlation_data: w.properties.correlation_data.clone(),
+                        user_properties: w.properties.user_properties.clone(),
+                        ..Default::default()
+                    }
+                    .into(),
+                },
+                delay: w.properties.will_delay_interval.unwrap_or(0),
+            });
         if let Err(e) = st.session.accept(now, connect, connack) {
             // The previous owner was detached above; this cannot happen, but never panic.
             tracing::error!("Error: cannot accept {client_id}: {e}");

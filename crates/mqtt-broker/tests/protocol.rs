@@ -923,3 +923,43 @@ async fn sys_interval_is_reloaded_at_once() {
     assert_eq!(p.topic, "$SYS/broker/version");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_topic_too_long_for_the_mount_point_never_leaves_it() {
+    // The mount point plus the client's topic must fit in a topic name (65,535 bytes); one that
+    // does not is refused, never routed without the prefix (which would reach other tenants).
+    let (broker, hub) = TestBroker::start_with_hub_config(|c| {
+        for l in &mut c.listeners {
+            l.mount_point = Some("tenant1/".to_owned());
+        }
+        // No $SYS messages: the retained count must only move with this test's publications.
+        c.sys_interval = 0;
+    })
+    .await;
+    let long = format!("t2/cmd/{}", "a".repeat(65_525));
+    let mut publ = RawClient::connect(broker.addr, V5, "long-pub").await;
+    let retained_before = hub.retained_count();
+    publ.send(Packet::Publish(Publish {
+        qos: PublishQos::new(QoS::AtLeastOnce, PacketId::new(5).unwrap()),
+        retain: true,
+        topic: TopicName::new(&long).unwrap(),
+        payload: "escape".into(),
+        ..Publish::default()
+    }))
+    .await;
+    match publ.recv().await {
+        Some(Packet::PubAck(a)) => assert_eq!(a.reason_code, ReasonCode::TopicNameInvalid),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    assert_eq!(
+        hub.retained_count(),
+        retained_before,
+        "stored outside the mount point"
+    );
+    // The same length as a filter: refused in the SUBACK, not subscribed unprefixed.
+    let mut sub = RawClient::connect(broker.addr, V5, "long-sub").await;
+    let suback = sub.subscribe(&long, QoS::AtMostOnce).await;
+    assert_eq!(suback.reason_codes, [ReasonCode::TopicFilterInvalid]);
+    assert_eq!(hub.subscriptions_of("long-sub"), 0);
+    broker.stop().await;
+}
