@@ -11,6 +11,8 @@ step() { printf '\n==> %s\n' "$*"; }
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     step "installing ${need_apt[*]}"
     SUDO=""
@@ -23,6 +25,12 @@ fi
 if ! python3 -c 'import paho.mqtt.client as m; assert m.CallbackAPIVersion' >/dev/null 2>&1; then
     step "installing paho-mqtt"
     python3 -m pip install -q 'paho-mqtt>=2,<3' 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
+# mqtt.js (Node.js) for the broker's WebSocket interop test, pinned by its package-lock.json.
+if [ ! -d crates/mqtt-broker/tests/mqttjs/node_modules/mqtt ]; then
+    step "installing mqtt.js"
+    (cd crates/mqtt-broker/tests/mqttjs && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 step "rustfmt"

@@ -602,6 +602,46 @@ fn paho_python_over_websockets() {
 }
 
 #[test]
+fn mqtt_js_over_websockets() {
+    // mqtt.js (Node.js), installed by scripts/test-all.sh with `npm ci` in tests/mqttjs.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mqttjs");
+    assert!(
+        Path::new(dir).join("node_modules/mqtt").is_dir(),
+        "mqtt.js is required: (cd {dir} && npm ci) (scripts/test-all.sh does it)"
+    );
+    let pki = Pki::new("broker-pki");
+    let (ws, wss) = (free_port(), free_port());
+    let conf = format!(
+        "listener {ws} 127.0.0.1\nprotocol websockets\n\
+         listener {wss} 127.0.0.1\nprotocol websockets\n{}",
+        tls_lines(&pki.server),
+    );
+    let _broker = Broker::start(pki.dir(), &conf, wss);
+    for version in ["4", "5"] {
+        for args in [
+            vec![format!("ws://127.0.0.1:{ws}/mqtt"), version.to_owned()],
+            vec![
+                format!("wss://localhost:{wss}/mqtt"),
+                version.to_owned(),
+                path(&pki.ca).to_owned(),
+            ],
+        ] {
+            let out = Command::new("node")
+                .arg("websocket.mjs")
+                .args(&args)
+                .current_dir(dir)
+                .output()
+                .expect("node (Node.js) is required: apt-get install -y nodejs npm");
+            assert!(
+                out.status.success(),
+                "mqtt.js {args:?} failed: {}",
+                text(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn missing_certificate_files_stop_the_broker_from_starting() {
     let dir = TempDir::new("broker-tls-missing");
     let port = free_port();
