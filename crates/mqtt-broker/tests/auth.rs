@@ -157,11 +157,32 @@ async fn passwords_are_checked_and_refusals_use_each_versions_code() {
     let dir = TempDir::new("auth-pw");
     let pw = passwd(dir.path(), &[("alice", "secret"), ("bob", "hunter2")]);
     let b = broker(Some(&pw), None, false).await;
+    // Over-long fields: the longest strings MQTT can carry (65,535 bytes).
+    let long_user = "u".repeat(65_535);
+    let long_password = "p".repeat(65_535);
     for version in [V4, V5] {
         assert_eq!(
             try_login(b.addr, login(version, "a", Some("alice"), Some("secret"))).await,
             (ReasonCode::Success, false)
         );
+        for (case, user, password) in [
+            (
+                "over-long user name",
+                Some(long_user.as_str()),
+                Some("secret"),
+            ),
+            (
+                "over-long password",
+                Some("alice"),
+                Some(long_password.as_str()),
+            ),
+        ] {
+            assert_eq!(
+                try_login(b.addr, login(version, "x", user, password)).await,
+                (ReasonCode::NotAuthorized, true),
+                "{case} ({version:?})"
+            );
+        }
         // 3.1.1: return code 5 "not authorized" (Mosquitto 2.0 uses it, not 4, for bad
         // passwords); 5.0: 0x87 Not authorized, as Mosquitto 2.0 [MQTT-3.2.2-6].
         for (case, user, password) in [
