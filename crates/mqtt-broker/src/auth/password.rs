@@ -661,8 +661,8 @@ impl PasswordFile {
     }
 
     /// Whether `password` is the password of `username`: the hash of the user's (last) entry is
-    /// recomputed and compared in constant time. An unknown user costs a hash too, so that
-    /// timing does not tell which users exist.
+    /// recomputed and compared in constant time. An unknown user costs the hash of another entry
+    /// of the file, so that timing does not tell which users exist.
     ///
     /// PBKDF2 costs CPU in proportion to the iteration count: call this from a blocking
     /// context (for instance `tokio::task::spawn_blocking`) in an async server.
@@ -670,8 +670,24 @@ impl PasswordFile {
         match self.get(username) {
             Some(hash) => hash.verify(password),
             None => {
-                let dummy = HashAlgorithm::default().digest(password, &[0u8; SALT_LEN]);
-                std::hint::black_box(dummy);
+                // The same work as for a user of the file (its last entry's algorithm and
+                // iteration count), so that an unknown name answers no faster than a known one.
+                let any = self.lines.iter().rev().find_map(|line| match line {
+                    Line::Entry(Entry {
+                        secret: Secret::Hash(hash),
+                        ..
+                    }) => Some(hash),
+                    _ => None,
+                });
+                match any {
+                    Some(hash) => {
+                        std::hint::black_box(hash.verify(password));
+                    }
+                    None => {
+                        let dummy = HashAlgorithm::default().digest(password, &[0u8; SALT_LEN]);
+                        std::hint::black_box(dummy);
+                    }
+                }
                 false
             }
         }
