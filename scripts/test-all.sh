@@ -54,4 +54,14 @@ cargo build -p mqtt-codec --no-default-features --locked
 step "rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+# The Debian package end to end (build, dpkg -i, systemd-analyze verify, the broker started as
+# its unit does, login with mqtt-passwd's user, dpkg -r, dpkg -P). Needs root: dpkg, a system
+# user, the privilege drop. Installs cargo-deb once (cargo install, a few minutes).
+step "Debian package"
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/test-package.sh
+else
+    sudo env "PATH=$PATH" scripts/test-package.sh
+fi
+
 step "all checks passed"

@@ -44,6 +44,12 @@ pub(crate) struct ClientState {
     /// Messages this client got through a shared subscription and has not completed: if its
     /// session ends, they go to another member of the group (spec 4.8.2).
     pub(crate) shared: std::collections::HashMap<mqtt_session::MessageId, crate::router::GroupId>,
+    /// Wall-clock milliseconds at which the session ends while its client stays away (stored
+    /// with it by persistence); `None` while connected or when it never expires.
+    pub(crate) expires_at: Option<u64>,
+    /// Whether the store may hold a record of this session (persistence): a session that stops
+    /// being persistent must then be deleted from it.
+    pub(crate) persisted: bool,
 }
 
 /// A client session shared between its connection task and the routers that deliver to it.

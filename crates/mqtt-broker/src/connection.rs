@@ -331,6 +331,14 @@ impl Connection {
                 }
             };
             if !self.wbuf.is_empty() {
+                // persistence_sync ack: nothing leaves before the state it reflects is on disk.
+                if !self.hub.store_barrier().await {
+                    warn!(
+                        "Client {} disconnected: its state could not be made durable.",
+                        self.client.id()
+                    );
+                    return Ending::Abnormal;
+                }
                 // Flushed: a layered transport (WebSocket) may buffer what is written.
                 let written = match wr.write_all(&self.wbuf).await {
                     Ok(()) => wr.flush().await,
@@ -380,6 +388,15 @@ impl Connection {
 
     /// Feeds one packet to the session and acts on the events it produces.
     fn handle_packet(&mut self, packet: Packet) -> Step {
+        // QoS flows change the session's stored state (persistence).
+        let changes_state = matches!(
+            packet,
+            Packet::Publish(_)
+                | Packet::PubAck(_)
+                | Packet::PubRec(_)
+                | Packet::PubRel(_)
+                | Packet::PubComp(_)
+        );
         let events: Vec<Event> = {
             let mut st = self.client.0.lock();
             if st.owner != Some(self.conn_id) {
@@ -393,6 +410,9 @@ impl Connection {
             if let Step::Close(e) = self.handle_event(event) {
                 step = Step::Close(e);
             }
+        }
+        if changes_state {
+            self.hub.session_changed(&self.client);
         }
         step
     }
@@ -569,7 +589,9 @@ impl Connection {
         if st.owner != Some(self.conn_id) {
             return None;
         }
+        let mut sent_flow = false;
         while let Some(p) = st.session.poll_transmit(now) {
+            sent_flow |= matches!(p, Packet::Publish(_) | Packet::PubRel(_));
             if p.encode(self.version, &mut self.wbuf).is_err() {
                 debug!(
                     "Dropping an unencodable {} for {}.",
@@ -577,6 +599,10 @@ impl Connection {
                     self.client.id()
                 );
             }
+        }
+        if sent_flow {
+            // Packet identifiers given and messages moved in flight: stored before they go.
+            self.hub.persist_locked(&self.client, &mut st);
         }
         let events = drain_events(&mut st);
         let closed = st.session.connection_state() == ConnectionState::Closed;
@@ -592,7 +618,10 @@ impl Connection {
     }
 
     async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
-        if self.collect_output().is_some() && !self.wbuf.is_empty() {
+        if self.collect_output().is_some()
+            && !self.wbuf.is_empty()
+            && self.hub.store_barrier().await
+        {
             let _ = wr.write_all(&self.wbuf).await;
             self.wbuf.clear();
         }

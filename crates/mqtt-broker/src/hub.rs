@@ -26,6 +26,9 @@ use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
 use crate::router::{GroupId, Matches, RetainedStore, Subscription, SubscriptionTable};
 use crate::security::{self, AuthState};
+use crate::store::{
+    RetainedRecord, SessionRecord, SessionWrite, Store, StoreError, StoredSubscription,
+};
 
 /// Why a connection ended, which decides whether the will is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,8 @@ pub struct Hub {
     next_conn_id: AtomicU64,
     /// The password and ACL files in force, replaced as a whole on reload.
     auth: RwLock<Arc<AuthState>>,
+    /// The persistence store (`persistence true`), set once at start-up.
+    store: std::sync::OnceLock<Store>,
 }
 
 impl Hub {
@@ -81,6 +86,7 @@ impl Hub {
             metrics: Metrics::default(),
             next_conn_id: AtomicU64::new(1),
             auth: RwLock::new(Arc::new(AuthState::default())),
+            store: std::sync::OnceLock::new(),
         })
     }
 
@@ -345,6 +351,7 @@ impl Hub {
         let mut clients = self.clients();
         let existing = clients.get(&client_id).cloned();
         let mut old_will = None;
+        let mut replaced_persisted = false;
         let (client, session_present) = match existing {
             Some(old) => {
                 let mut st = old.0.lock();
@@ -360,6 +367,7 @@ impl Hub {
                     // The old session ends here: its pending timers (will delay, expiry) must
                     // see that something happened and stand down.
                     st.generation += 1;
+                    replaced_persisted = st.persisted;
                     st.will = None;
                     drop(st);
                     self.subscriptions_write().remove_client(&old);
@@ -392,6 +400,8 @@ impl Hub {
                 mount_point: None,
                 listener: listener_index,
                 shared: HashMap::new(),
+                expires_at: None,
+                persisted: false,
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
             clients.insert(client_id.clone(), c.clone());
@@ -429,6 +439,7 @@ impl Hub {
         st.clean_start = connect.clean_start;
         st.mount_point = listener.mount_point.as_deref().map(Arc::from);
         st.listener = listener_index;
+        st.expires_at = None;
         let mount = listener.mount_point.as_deref();
         // A will topic too long to take the mount point is dropped, never routed unprefixed
         // (outside the listener's part of the tree).
@@ -463,6 +474,9 @@ impl Hub {
             // The previous owner was detached above; this cannot happen, but never panic.
             tracing::error!("Error: cannot accept {client_id}: {e}");
         }
+        // A clean start that replaced a stored session deletes its record.
+        st.persisted |= replaced_persisted;
+        self.persist_locked(&client, &mut st);
         drop(st);
         self.metrics.client_connected();
         Ok(Accepted { client, conn_id })
@@ -495,6 +509,23 @@ impl Hub {
                 }
             }
             drop(expiry);
+            if let Some(store) = self.store.get() {
+                // The broker's own $SYS topics are not kept, as Mosquitto.
+                if !kept.topic.as_str().starts_with("$SYS") {
+                    if kept.payload.is_empty() {
+                        store.retained_clear(kept.topic.as_str());
+                    } else {
+                        let expires_at = kept.properties.message_expiry_interval.map(|secs| {
+                            (clock::now() + Duration::from_secs(u64::from(secs))).as_millis()
+                        });
+                        let record = crate::store::encode(&RetainedRecord {
+                            message: kept.clone(),
+                            expires_at,
+                        });
+                        store.retained_set(kept.topic.as_str(), record);
+                    }
+                }
+            }
             self.retained_write().set(kept);
         }
         let mut matches = Matches::default();
@@ -557,6 +588,9 @@ impl Hub {
                     }
                     delivered += 1;
                     self.metrics.message_sent(message.payload.len());
+                    if qos != QoS::AtMostOnce || st.owner.is_none() {
+                        self.persist_locked(&client, &mut st);
+                    }
                 }
                 Err(e) => {
                     self.metrics.message_dropped();
@@ -657,6 +691,7 @@ impl Hub {
                 }
             }
         }
+        self.session_changed(client);
         (SubAck::new(subscribe.packet_id, codes), retained)
     }
 
@@ -675,6 +710,9 @@ impl Hub {
             expiry.remove(&m.topic);
             drop(expiry);
             self.retained_write().remove(&m.topic);
+            if let Some(store) = self.store.get() {
+                store.retained_clear(m.topic.as_str());
+            }
             return false;
         }
         let left_ms = at.as_millis() - now.as_millis();
@@ -697,6 +735,8 @@ impl Hub {
                 }
             })
             .collect();
+        drop(table);
+        self.session_changed(client);
         UnsubAck::new(unsubscribe.packet_id, codes)
     }
 
@@ -721,7 +761,9 @@ impl Hub {
         let will = will.filter(|w| self.will_allowed(client, &st, w));
         st.will = None;
         let expiry = session_expiry(&st, self.config().persistent_client_expiration);
+        st.expires_at = expiry.map(|d| (clock::now() + d).as_millis());
         let generation = st.generation;
+        self.persist_locked(client, &mut st);
         drop(st);
         self.metrics.client_disconnected();
 
@@ -805,6 +847,8 @@ impl Hub {
         }
         clients.remove(&client.0.id);
         drop(clients);
+        // Its record goes (the writer sees it is no longer a session of the hub).
+        self.session_changed(client);
         let mut handed = Vec::new();
         {
             let table = self.subscriptions_read();
@@ -823,6 +867,7 @@ impl Hub {
             let mut st = target.0.lock();
             if let Ok(id) = st.session.publish(now, out) {
                 st.shared.insert(id, group);
+                self.persist_locked(&target, &mut st);
             }
             drop(st);
             target.0.wake.notify_one();
@@ -832,6 +877,238 @@ impl Hub {
                 target.id()
             );
         }
+    }
+}
+
+/// Persistence (`persistence true`): loading at start-up and following changes.
+impl Hub {
+    /// Opens the persistence file of the configuration (`persistence true`), restores the
+    /// retained messages and persistent sessions it holds, and starts writing changes to it.
+    /// Nothing happens without `persistence true`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`], naming the file, when it cannot be opened, is corrupt, was written in
+    /// another format version or holds a record that cannot be restored. Nothing is discarded.
+    pub fn open_store(self: &Arc<Self>) -> Result<(), StoreError> {
+        let config = self.config();
+        if !config.persistence.enabled || self.store.get().is_some() {
+            return Ok(());
+        }
+        let path = config.persistence.path();
+        let (db, loaded) = crate::store::open(&path)?;
+        let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
+        let (expired_topics, expired_sessions) = self.restore(&path, &config, loaded)?;
+        let weak = Arc::downgrade(self);
+        let resolve: crate::store::Resolver = Box::new(move |client: &ClientRef| {
+            weak.upgrade()
+                .map_or(SessionWrite::Skip, |hub| hub.session_record(client))
+        });
+        let store = Store::start(db, path.clone(), &config.persistence, resolve);
+        let store = self.store.get_or_init(|| store);
+        info!(
+            "Restored {retained} retained messages and {sessions} persistent sessions from {}.",
+            path.display()
+        );
+        for topic in expired_topics {
+            store.retained_clear(&topic);
+        }
+        for client in expired_sessions {
+            self.end_session(&client, 0);
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending durably and closes the persistence file (at shutdown).
+    pub fn close_store(&self) {
+        if let Some(store) = self.store.get() {
+            store.close();
+        }
+    }
+
+    /// Waits until every change made so far is committed, when acknowledgements wait for it
+    /// (`persistence_sync ack`). `false` when a commit failed: what the caller was about to
+    /// acknowledge may not be durable.
+    pub(crate) async fn store_barrier(&self) -> bool {
+        let Some(store) = self.store.get() else {
+            return true;
+        };
+        if !store.acks_wait() {
+            return true;
+        }
+        let seq = store.submitted();
+        if store.committed().seq >= seq {
+            return true;
+        }
+        store.wait(seq).await
+    }
+
+    /// A session changed: its record is written (or deleted) by the next commit.
+    pub(crate) fn session_changed(&self, client: &ClientRef) {
+        if self.store.get().is_some() {
+            let mut st = client.0.lock();
+            self.persist_locked(client, &mut st);
+        }
+    }
+
+    /// [`Hub::session_changed`] with the client's state already locked.
+    pub(crate) fn persist_locked(&self, client: &ClientRef, st: &mut ClientState) {
+        let Some(store) = self.store.get() else {
+            return;
+        };
+        if is_persistent(st) {
+            st.persisted = true;
+            store.session_changed(client);
+        } else if st.persisted {
+            st.persisted = false;
+            store.session_changed(client);
+        }
+    }
+
+    /// What the store keeps of a session now (the writer thread asks).
+    fn session_record(&self, client: &ClientRef) -> SessionWrite {
+        let current = self.clients().get(client.id()).cloned();
+        let Some(current) = current else {
+            return SessionWrite::Delete;
+        };
+        if !Arc::ptr_eq(&current.0, &client.0) {
+            return SessionWrite::Skip;
+        }
+        let subscriptions: Vec<StoredSubscription> = self
+            .subscriptions_read()
+            .subscriptions_of(client)
+            .map(|(filter, sub)| StoredSubscription {
+                filter: filter.as_str().to_string(),
+                options: sub.options,
+                identifier: sub.identifier,
+            })
+            .collect();
+        let st = client.0.lock();
+        if !is_persistent(&st) {
+            return SessionWrite::Delete;
+        }
+        let record = SessionRecord {
+            version: st.version,
+            username: st.username.clone(),
+            listener: u32::try_from(st.listener).unwrap_or(0),
+            expires_at: st.expires_at,
+            subscriptions,
+            state: st.session.snapshot(),
+        };
+        drop(st);
+        SessionWrite::Put(crate::store::encode(&record))
+    }
+
+    /// Puts loaded state in place. Returns the retained topics and sessions that expired while
+    /// the broker was down, to be removed once the store runs.
+    #[allow(clippy::type_complexity)]
+    fn restore(
+        self: &Arc<Self>,
+        path: &std::path::Path,
+        config: &Config,
+        loaded: crate::store::Loaded,
+    ) -> Result<(Vec<String>, Vec<ClientRef>), StoreError> {
+        let now = clock::now();
+        let mut expired_topics = Vec::new();
+        for r in loaded.retained {
+            match r.expires_at {
+                Some(at) if at <= now.as_millis() => {
+                    expired_topics.push(r.message.topic.as_str().to_string());
+                    continue;
+                }
+                Some(at) => {
+                    self.retained_expiry
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            r.message.topic.clone(),
+                            mqtt_session::Instant::from_millis(at),
+                        );
+                }
+                None => {}
+            }
+            self.retained_write().set(r.message);
+        }
+        let mut expired_sessions = Vec::new();
+        for (id, record) in loaded.sessions {
+            let record_err = |reason: String| StoreError::Record {
+                path: path.to_path_buf(),
+                what: "session",
+                key: id.clone(),
+                reason,
+            };
+            let index = usize::try_from(record.listener)
+                .ok()
+                .filter(|i| *i < config.listeners.len())
+                .unwrap_or(0);
+            let Some(listener) = config.listeners.get(index) else {
+                return Err(record_err("the configuration has no listener".into()));
+            };
+            let session = Session::restore(Self::session_config(config, listener), record.state)
+                .map_err(|e| record_err(e.to_string()))?;
+            let state = ClientState {
+                session,
+                owner: None,
+                generation: 0,
+                will: None,
+                version: record.version,
+                username: record.username,
+                clean_start: false,
+                mount_point: listener.mount_point.as_deref().map(Arc::from),
+                listener: index,
+                shared: HashMap::new(),
+                expires_at: record.expires_at,
+                persisted: true,
+            };
+            let client_id: Arc<str> = Arc::from(id.as_str());
+            let client = ClientRef(Arc::new(Client::new(Arc::clone(&client_id), state)));
+            self.clients().insert(client_id, client.clone());
+            {
+                let mut table = self.subscriptions_write();
+                for s in record.subscriptions {
+                    let filter = mqtt_codec::TopicFilter::new(s.filter.clone())
+                        .map_err(|e| record_err(format!("subscription '{}': {e}", s.filter)))?;
+                    table.subscribe(
+                        client.clone(),
+                        &filter,
+                        Subscription {
+                            options: s.options,
+                            identifier: s.identifier,
+                        },
+                    );
+                }
+            }
+            // Disconnected at the crash or shutdown: its expiry runs from its disconnection, or
+            // from now for a client that was connected then.
+            let expiry = match record.expires_at {
+                Some(at) => Some(Duration::from_millis(at.saturating_sub(now.as_millis()))),
+                None => session_expiry(&client.0.lock(), config.persistent_client_expiration),
+            };
+            match expiry {
+                Some(d) if d.is_zero() => expired_sessions.push(client),
+                Some(d) => {
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        let hub = Arc::clone(self);
+                        rt.spawn(async move {
+                            tokio::time::sleep(d).await;
+                            hub.end_session(&client, 0);
+                        });
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok((expired_topics, expired_sessions))
+    }
+}
+
+/// Whether a session outlives its connection, and so is stored: MQTT 5 Session Expiry Interval
+/// above 0, MQTT 3.1/3.1.1 Clean Session 0.
+fn is_persistent(st: &ClientState) -> bool {
+    if st.version.is_v5() {
+        st.session.session_expiry_interval() > 0
+    } else {
+        !st.clean_start
     }
 }
 

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cli;
 mod client;
 mod clock;
 pub mod config;
@@ -27,9 +28,11 @@ mod hub;
 pub mod log;
 mod metrics;
 mod mount;
+pub mod privileges;
 pub mod router;
 mod security;
 pub mod server;
+pub mod store;
 mod sys;
 mod transport;
 

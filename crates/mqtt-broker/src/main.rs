@@ -4,35 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mqtt_broker::config::{Config, ConfigError, Loaded};
+use mqtt_broker::cli::Args;
+use mqtt_broker::config::{Config, ConfigError, Loaded, LogDest};
 use mqtt_broker::log::Logger;
 use mqtt_broker::server::Broker;
 use mqtt_broker::Hub;
 use tracing::{error, info, warn};
-
-/// An MQTT v5.0/v3.1.1/v3.1 broker, compatible with Mosquitto's configuration files.
-#[derive(Debug, Parser)]
-#[command(name = "mqtt-broker", version, disable_help_flag = true)]
-struct Args {
-    /// Configuration file (mosquitto.conf syntax, or TOML when it ends in .toml).
-    #[arg(short = 'c', long = "config-file", value_name = "FILE")]
-    config_file: Option<PathBuf>,
-    /// Put the broker into the background after starting (not supported: use systemd).
-    #[arg(short = 'd', long = "daemon")]
-    daemon: bool,
-    /// Listen on this port (loopback only). Ignored if the configuration defines a listener.
-    #[arg(short = 'p', long = "port", value_name = "PORT")]
-    port: Option<u16>,
-    /// Verbose mode: enable all logging types, overriding the configuration.
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
-    /// Check the configuration, report the result and exit (0 valid, 1 invalid).
-    #[arg(long = "test-config")]
-    test_config: bool,
-    /// Display this help.
-    #[arg(short = 'h', long = "help", action = clap::ArgAction::Help)]
-    help: Option<bool>,
-}
 
 /// Reads the configuration file (or takes Mosquitto's configuration without one). In both
 /// cases, without a listener the broker is local only, on `-p`'s port if given.
@@ -133,6 +110,16 @@ fn main() -> ExitCode {
         #[cfg(unix)]
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let termination = Termination::install();
+        let user = config.user.clone();
+        let log_files: Vec<PathBuf> = config
+            .log
+            .dest
+            .iter()
+            .filter_map(|d| match d {
+                LogDest::File(path) => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
         let broker = match Broker::bind(config).await {
             Ok(b) => b,
             Err(e) => {
@@ -140,6 +127,19 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // As Mosquitto: listeners and the log file are open, now leave root (`user`).
+        let give: Vec<&std::path::Path> = log_files.iter().map(PathBuf::as_path).collect();
+        match mqtt_broker::privileges::drop_privileges(&user, &give) {
+            Ok(warnings) => {
+                for w in warnings {
+                    warn!("{w}");
+                }
+            }
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
         let shutdown = broker.shutdown_handle();
         #[cfg(unix)]
         if let Some(mut hup) = hangup {

@@ -48,6 +48,13 @@ impl AuthState {
                 let file = match passwords.get(path) {
                     Some(f) => Arc::clone(f),
                     None => {
+                        // Mosquitto 2 warns (and will refuse) when others may read it.
+                        for line in crate::privileges::password_file_warning(path)
+                            .into_iter()
+                            .flatten()
+                        {
+                            tracing::warn!("{line}");
+                        }
                         let f =
                             Arc::new(PasswordFile::load(path).map_err(|e| {
                                 format!("Error: Unable to load password_file: {e}.")

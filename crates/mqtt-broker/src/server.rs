@@ -41,6 +41,9 @@ pub enum StartError {
     /// names the file and the line.
     #[error("{0}")]
     SecurityFile(String),
+    /// The persistence file cannot be used (`persistence true`); the message names the file.
+    #[error("{0}")]
+    Persistence(#[from] crate::store::StoreError),
 }
 
 /// A bound listening socket.
@@ -131,6 +134,7 @@ impl Broker {
         let hub = Hub::new(config);
         hub.load_security_files()
             .map_err(StartError::SecurityFile)?;
+        hub.open_store()?;
         Ok(Broker {
             hub,
             listeners,
@@ -230,6 +234,8 @@ impl Broker {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+        // What is pending reaches the disk (persistence), and the file is closed.
+        hub.close_store();
     }
 }
 

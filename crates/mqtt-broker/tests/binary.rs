@@ -190,7 +190,9 @@ fn log_file_is_reopened_on_sighup() {
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest file {}\nlog_dest stderr\n",
+            // `user root`: run as root (CI), the broker would otherwise become `mosquitto`
+            // and could not reopen a log file in this root-owned directory.
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\nlog_dest stderr\n",
             log.display()
         ),
     )
@@ -407,4 +409,57 @@ async fn sighup_reloads_logging_options() {
     log.wait_for("Config reloaded from");
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Started as root, the broker opens its listener and log file, then runs as `user`
+/// (Mosquitto's privilege drop): /proc shows the new uid, and clients are still served.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn started_as_root_it_runs_as_the_configured_user() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    if uid_line.split_whitespace().nth(2) != Some("0") {
+        // Only root can drop privileges; as any other user the option does nothing, which
+        // the unit tests of mqtt_broker::privileges cover.
+        eprintln!("not root: the privilege drop is tested only when the tests run as root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mqtt-broker-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("broker.conf");
+    let port = free_port();
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser nobody\n"),
+    )
+    .unwrap();
+    let (b, _) = start(&["-c", conf.to_str().unwrap()], "listen socket on port");
+    let pid = b.0.id();
+    // The switch follows the listeners: wait for it.
+    let mut uids = String::new();
+    for _ in 0..100 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        uids = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap()
+            .to_owned();
+        if !uids.split_whitespace().skip(1).any(|u| u == "0") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !uids.split_whitespace().skip(1).any(|u| u == "0"),
+        "still root: {uids}"
+    );
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_c, ack) = RawClient::connect_with(
+        addr,
+        connect_packet(ProtocolVersion::V3_1_1, "after-drop", true),
+    )
+    .await;
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    drop(b);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

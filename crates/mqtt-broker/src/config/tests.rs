@@ -110,11 +110,11 @@ fn defaults_are_mosquitto_2_0() {
     assert!(!c.set_tcp_nodelay);
     assert!(!c.persistence.enabled);
     assert_eq!(c.persistence.location, None);
-    assert_eq!(c.persistence.file, "mosquitto.db");
+    assert_eq!(c.persistence.file, "mqtt-broker.db");
     assert_eq!(c.persistence.autosave_interval, 1800);
     assert!(!c.persistence.autosave_on_changes);
     assert_eq!(c.persistence.sync, PersistenceSync::Ack);
-    assert_eq!(c.persistence.path(), PathBuf::from("mosquitto.db"));
+    assert_eq!(c.persistence.path(), PathBuf::from("mqtt-broker.db"));
     assert_eq!(c.pid_file, None);
     assert_eq!(c.user, "mosquitto");
     assert!(!c.upgrade_outgoing_qos);
@@ -1404,9 +1404,10 @@ fn debian_default_configuration_loads() {
         Some(PathBuf::from("/run/mosquitto/mosquitto.pid"))
     );
     assert!(c.persistence.enabled);
+    // Our own file name beside Mosquitto's: its mosquitto.db (another format) is left alone.
     assert_eq!(
         c.persistence.path(),
-        PathBuf::from("/var/lib/mosquitto/mosquitto.db")
+        PathBuf::from("/var/lib/mosquitto/mqtt-broker.db")
     );
     assert_eq!(
         c.log.dest,

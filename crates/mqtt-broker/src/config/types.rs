@@ -469,7 +469,8 @@ pub struct Persistence {
     pub enabled: bool,
     /// `persistence_location`: directory of the database; `None` = current directory.
     pub location: Option<PathBuf>,
-    /// `persistence_file`: database file name. Default `mosquitto.db`.
+    /// `persistence_file`: database file name. Default `mqtt-broker.db` (ours: not
+    /// Mosquitto's file, whose format differs).
     pub file: String,
     /// `autosave_interval`: seconds between saves (or changes between saves with
     /// `autosave_on_changes`); 0 = only at shutdown. Default 1800.
@@ -485,7 +486,7 @@ impl Default for Persistence {
         Persistence {
             enabled: false,
             location: None,
-            file: "mosquitto.db".to_owned(),
+            file: "mqtt-broker.db".to_owned(),
             autosave_interval: 1800,
             autosave_on_changes: false,
             sync: PersistenceSync::Ack,

@@ -566,6 +566,12 @@ pub fn help(tool: Tool) -> String {
     cli::help_text(tool)
 }
 
+/// The clap command of `tool`, the definition `--help` and `--completions` render (also used
+/// to generate the man pages and the packaged completion scripts).
+pub fn command(tool: Tool) -> clap::Command {
+    cli::command(tool)
+}
+
 /// The completion script of `tool` for `shell` (`bash`, `zsh`, `fish`, `elvish` or
 /// `powershell`), as `--completions` prints it.
 pub fn completions(tool: Tool, shell: &str) -> Option<String> {

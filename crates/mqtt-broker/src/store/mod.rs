@@ -1,0 +1,540 @@
+//! Durable persistence (`persistence true`): an embedded [redb] database, one file, holding the
+//! retained messages and the persistent sessions, written by one dedicated thread with group
+//! commit.
+//!
+//! The broker's in-memory state stays the truth; the store follows it. Changes are submitted
+//! as operations: a retained message set or cleared (with its bytes), or "this session
+//! changed" (with a handle on the client). The writer thread takes every operation pending at
+//! that moment, resolves each changed session into its current record (or its deletion) once,
+//! writes them all in one transaction and commits it: one fsync covers every connection's
+//! changes of that moment. It then advances the committed sequence number that connections wait
+//! on (`persistence_sync ack`) before they write anything to their socket, so that no
+//! acknowledgement (CONNACK, SUBACK, PUBACK, PUBREC, ...) nor delivery leaves the broker before
+//! the state it reflects is on disk.
+//!
+//! With `persistence_sync periodic` the same transactions are committed without fsync (redb
+//! `Durability::None`); every `autosave_interval` seconds (or changes, `autosave_on_changes`) and
+//! at shutdown a durable commit makes all of them durable at once: a crash rolls the file back
+//! to the last durable commit, as Mosquitto's snapshots.
+//!
+//! On-disk format: table `meta` holds `format` = [`FORMAT_VERSION`]; `retained` maps a topic to
+//! a CBOR `RetainedRecord`; `sessions` maps a client identifier to a CBOR `SessionRecord`.
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use mqtt_codec::{ProtocolVersion, SubscriptionOptions};
+use mqtt_session::{Message, SessionState};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tracing::error;
+
+use crate::client::ClientRef;
+use crate::config::{Persistence, PersistenceSync};
+
+/// The layout version of the file. Bumped whenever a table or record changes; a file with
+/// another version is refused with a clear error, never read as something it is not.
+pub const FORMAT_VERSION: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+
+/// A stored retained message.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RetainedRecord {
+    pub(crate) message: Message,
+    /// Wall-clock milliseconds at which its Message Expiry Interval ends.
+    pub(crate) expires_at: Option<u64>,
+}
+
+/// One stored subscription of a session.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredSubscription {
+    pub(crate) filter: String,
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) identifier: Option<NonZeroU32>,
+}
+
+/// A stored persistent session.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SessionRecord {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) username: Option<String>,
+    pub(crate) listener: u32,
+    /// Wall-clock milliseconds at which the session ends if its client stays away; `None` while
+    /// connected (counted from the restart then) or when it never expires.
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) subscriptions: Vec<StoredSubscription>,
+    /// Queued and in-flight messages both ways, packet identifier counters, session expiry.
+    pub(crate) state: SessionState,
+}
+
+/// What the store holds at start-up.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    pub(crate) retained: Vec<RetainedRecord>,
+    pub(crate) sessions: Vec<(String, SessionRecord)>,
+}
+
+/// What a changed session becomes in the store, decided when its change is written.
+pub(crate) enum SessionWrite {
+    /// Its current record.
+    Put(Vec<u8>),
+    /// It ended, or is not persistent: no record.
+    Delete,
+    /// A newer session of the same client identifier replaced it; that one writes itself.
+    Skip,
+}
+
+/// Resolves a changed session into what to write (the hub's view of it).
+pub(crate) type Resolver = Box<dyn Fn(&ClientRef) -> SessionWrite + Send + Sync>;
+
+/// Why the store cannot be used; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be opened or read as a database (corrupt, truncated, not ours, I/O).
+    #[error("Error: persistence file {path} cannot be opened: {reason}. Nothing was discarded; see docs/persistence.md (recovery) before moving or deleting it.")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file was written in a format this version does not read.
+    #[error("Error: persistence file {path} has format version {found}, this broker reads version {expected}. It was written by another version of mqtt-broker; use that version, or move the file away to start empty.")]
+    Format {
+        /// The database file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u64,
+        /// The version this broker reads.
+        expected: u64,
+    },
+    /// A record in the file cannot be decoded or restored.
+    #[error("Error: persistence file {path} holds an unreadable {what} record '{key}': {reason}. Nothing was discarded; see docs/persistence.md (recovery).")]
+    Record {
+        /// The database file.
+        path: PathBuf,
+        /// `retained` or `session`.
+        what: &'static str,
+        /// Its key (topic or client identifier).
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail for these plain data types.
+    if let Err(e) = ciborium::into_writer(value, &mut out) {
+        error!("Error: cannot encode a persistence record: {e}");
+    }
+    out
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    ciborium::from_reader(bytes).map_err(|e| e.to_string())
+}
+
+/// Opens (or creates) the database and reads everything in it.
+pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(open_err(format!(
+                "directory {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    let existed = path.exists();
+    if existed
+        && std::fs::metadata(path)
+            .map_err(|e| open_err(e.to_string()))?
+            .len()
+            == 0
+    {
+        return Err(open_err("the file is empty (truncated)".into()));
+    }
+    // redb 2 asserts (panics) on some truncated files rather than returning an error.
+    let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Database::create(path)))
+        .map_err(|_| open_err("the file is truncated or corrupt".into()))?
+        .map_err(|e| open_err(e.to_string()))?;
+    // The format: written by the first transaction of a new file, checked on every later start.
+    {
+        let tx = db.begin_write().map_err(|e| open_err(e.to_string()))?;
+        {
+            let mut meta = tx.open_table(META).map_err(|e| open_err(e.to_string()))?;
+            let found = meta
+                .get("format")
+                .map_err(|e| open_err(e.to_string()))?
+                .map(|v| v.value());
+            match found {
+                Some(v) if v == FORMAT_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::Format {
+                        path: path.to_path_buf(),
+                        found: v,
+                        expected: FORMAT_VERSION,
+                    })
+                }
+                None if existed && has_data(&tx) => {
+                    return Err(open_err("no format version in the file".into()));
+                }
+                None => {
+                    meta.insert("format", FORMAT_VERSION)
+                        .map_err(|e| open_err(e.to_string()))?;
+                }
+            }
+            tx.open_table(RETAINED)
+                .map_err(|e| open_err(e.to_string()))?;
+            tx.open_table(SESSIONS)
+                .map_err(|e| open_err(e.to_string()))?;
+        }
+        tx.commit().map_err(|e| open_err(e.to_string()))?;
+    }
+    let mut loaded = Loaded::default();
+    let rx = db.begin_read().map_err(|e| open_err(e.to_string()))?;
+    let record_err = |what: &'static str, key: &str, reason: String| StoreError::Record {
+        path: path.to_path_buf(),
+        what,
+        key: key.to_string(),
+        reason,
+    };
+    let retained = rx
+        .open_table(RETAINED)
+        .map_err(|e| open_err(e.to_string()))?;
+    for entry in retained.iter().map_err(|e| open_err(e.to_string()))? {
+        let (k, v) = entry.map_err(|e| open_err(e.to_string()))?;
+        let record: RetainedRecord =
+            decode(v.value()).map_err(|e| record_err("retained", k.value(), e))?;
+        loaded.retained.push(record);
+    }
+    let sessions = rx
+        .open_table(SESSIONS)
+        .map_err(|e| open_err(e.to_string()))?;
+    for entry in sessions.iter().map_err(|e| open_err(e.to_string()))? {
+        let (k, v) = entry.map_err(|e| open_err(e.to_string()))?;
+        let record: SessionRecord =
+            decode(v.value()).map_err(|e| record_err("session", k.value(), e))?;
+        loaded.sessions.push((k.value().to_string(), record));
+    }
+    Ok((db, loaded))
+}
+
+/// Whether a file without a format key has any table of ours with data (then it is not ours,
+/// or damaged: refused rather than overwritten).
+fn has_data(tx: &redb::WriteTransaction) -> bool {
+    let count = |t: TableDefinition<&str, &[u8]>| {
+        tx.open_table(t)
+            .ok()
+            .and_then(|t| t.len().ok())
+            .unwrap_or(0)
+    };
+    count(RETAINED) + count(SESSIONS) > 0
+}
+
+/// One pending change.
+enum Op {
+    /// A retained message set (`Some`, its encoded [`RetainedRecord`]) or cleared.
+    Retained(String, Option<Vec<u8>>),
+    /// A session changed: written as it is when the operation is processed.
+    Session(ClientRef),
+}
+
+#[derive(Default)]
+struct Pending {
+    ops: Vec<Op>,
+    /// Sequence number of the last operation submitted.
+    submitted: u64,
+    closing: bool,
+}
+
+/// How far the writer got: every operation up to `seq` is committed (or failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub(crate) seq: u64,
+    /// Number of transactions that failed so far.
+    pub(crate) failures: u64,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+/// The store: submits changes to the writer thread and waits for their commit.
+pub(crate) struct Store {
+    shared: Arc<Shared>,
+    committed: tokio::sync::watch::Sender<Committed>,
+    sync: PersistenceSync,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Starts the writer thread on an open database.
+    pub(crate) fn start(
+        db: Database,
+        path: PathBuf,
+        persistence: &Persistence,
+        resolve: Resolver,
+    ) -> Store {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let committed = tokio::sync::watch::Sender::new(Committed::default());
+        let writer = Writer {
+            db,
+            path,
+            shared: Arc::clone(&shared),
+            committed: committed.clone(),
+            resolve,
+            sync: persistence.sync,
+            autosave_interval: persistence.autosave_interval,
+            autosave_on_changes: persistence.autosave_on_changes,
+        };
+        let thread = std::thread::Builder::new()
+            .name("mqtt-store".into())
+            .spawn(move || writer.run())
+            .map_err(|e| error!("Error: cannot start the persistence writer: {e}"))
+            .ok();
+        Store {
+            shared,
+            committed,
+            sync: persistence.sync,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    fn submit(&self, op: Op) -> u64 {
+        let mut p = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.ops.push(op);
+        p.submitted += 1;
+        let seq = p.submitted;
+        drop(p);
+        self.shared.wake.notify_one();
+        seq
+    }
+
+    /// A retained message set: `record` is its encoded [`RetainedRecord`].
+    pub(crate) fn retained_set(&self, topic: &str, record: Vec<u8>) -> u64 {
+        self.submit(Op::Retained(topic.to_string(), Some(record)))
+    }
+
+    /// A retained message cleared.
+    pub(crate) fn retained_clear(&self, topic: &str) -> u64 {
+        self.submit(Op::Retained(topic.to_string(), None))
+    }
+
+    /// A session changed (created, resumed, subscriptions, messages, ended).
+    pub(crate) fn session_changed(&self, client: &ClientRef) -> u64 {
+        self.submit(Op::Session(client.clone()))
+    }
+
+    /// The sequence number of the last submitted change.
+    pub(crate) fn submitted(&self) -> u64 {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .submitted
+    }
+
+    /// Whether acknowledgements wait for the commit of what they acknowledge.
+    pub(crate) fn acks_wait(&self) -> bool {
+        self.sync == PersistenceSync::Ack
+    }
+
+    /// Waits until every change up to `seq` is committed. `false` when a commit failed in the
+    /// meantime: what was to be acknowledged may not be durable.
+    pub(crate) async fn wait(&self, seq: u64) -> bool {
+        let mut rx = self.committed.subscribe();
+        let failures = rx.borrow().failures;
+        let ok = match rx.wait_for(|c| c.seq >= seq).await {
+            Ok(c) => c.failures == failures,
+            Err(_) => false,
+        };
+        ok
+    }
+
+    /// The committed position (tests, `$SYS`).
+    #[allow(dead_code)]
+    pub(crate) fn committed(&self) -> Committed {
+        *self.committed.borrow()
+    }
+
+    /// Writes what is pending durably and stops the writer (shutdown). Idempotent.
+    pub(crate) fn close(&self) {
+        {
+            let mut p = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            p.closing = true;
+        }
+        self.shared.wake.notify_one();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            if t.join().is_err() {
+                error!("Error: the persistence writer panicked.");
+            }
+            // Whoever still waits for a commit will not get one.
+            self.committed.send_modify(|c| {
+                c.seq = u64::MAX;
+                c.failures += 1;
+            });
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Writer {
+    db: Database,
+    path: PathBuf,
+    shared: Arc<Shared>,
+    committed: tokio::sync::watch::Sender<Committed>,
+    resolve: Resolver,
+    sync: PersistenceSync,
+    autosave_interval: u32,
+    autosave_on_changes: bool,
+}
+
+impl Writer {
+    fn run(self) {
+        let periodic = self.sync == PersistenceSync::Periodic;
+        let interval = Duration::from_secs(u64::from(self.autosave_interval));
+        let mut last_save = Instant::now();
+        // Changes committed without fsync since the last durable commit (periodic mode).
+        let mut unsaved: u64 = 0;
+        loop {
+            let (ops, upto, closing) = {
+                let mut p = self
+                    .shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                while p.ops.is_empty() && !p.closing {
+                    if periodic && unsaved > 0 && !self.autosave_on_changes && !interval.is_zero() {
+                        let left = interval.saturating_sub(last_save.elapsed());
+                        if left.is_zero() {
+                            break;
+                        }
+                        p = self
+                            .shared
+                            .wake
+                            .wait_timeout(p, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    } else {
+                        p = self.shared.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+                (std::mem::take(&mut p.ops), p.submitted, p.closing)
+            };
+            let count = ops.len() as u64;
+            let save_due = !periodic
+                || closing
+                || (self.autosave_on_changes
+                    && self.autosave_interval > 0
+                    && unsaved + count >= u64::from(self.autosave_interval))
+                || (!self.autosave_on_changes
+                    && !interval.is_zero()
+                    && last_save.elapsed() >= interval);
+            if count > 0 || (save_due && unsaved > 0) {
+                let durable = save_due;
+                let ok = match self.commit(ops, durable) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        error!(
+                            "Error: cannot write to persistence file {}: {e}",
+                            self.path.display()
+                        );
+                        false
+                    }
+                };
+                if durable && ok {
+                    unsaved = 0;
+                    last_save = Instant::now();
+                } else {
+                    unsaved += count;
+                }
+                self.committed.send_modify(|c| {
+                    c.seq = upto;
+                    if !ok {
+                        c.failures += 1;
+                    }
+                });
+            }
+            if closing {
+                break;
+            }
+        }
+    }
+
+    fn commit(&self, ops: Vec<Op>, durable: bool) -> Result<(), String> {
+        self.write(ops, durable).map_err(|e| e.to_string())
+    }
+
+    // redb's error is large; it is turned into a message at once.
+    #[allow(clippy::result_large_err)]
+    fn write(&self, ops: Vec<Op>, durable: bool) -> Result<(), redb::Error> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        });
+        {
+            let mut retained = tx.open_table(RETAINED)?;
+            let mut sessions = tx.open_table(SESSIONS)?;
+            let mut seen: HashSet<*const crate::client::Client> = HashSet::new();
+            for op in ops {
+                match op {
+                    Op::Retained(topic, Some(bytes)) => {
+                        retained.insert(topic.as_str(), bytes.as_slice())?;
+                    }
+                    Op::Retained(topic, None) => {
+                        retained.remove(topic.as_str())?;
+                    }
+                    Op::Session(client) => {
+                        // Written once per transaction, as it is now: later changes of the
+                        // same batch are already in it.
+                        if !seen.insert(Arc::as_ptr(&client.0)) {
+                            continue;
+                        }
+                        match (self.resolve)(&client) {
+                            SessionWrite::Put(bytes) => {
+                                sessions.insert(client.id(), bytes.as_slice())?;
+                            }
+                            SessionWrite::Delete => {
+                                sessions.remove(client.id())?;
+                            }
+                            SessionWrite::Skip => {}
+                        }
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! Durable persistence (`persistence true`): what survives a restart and a SIGKILL, what is not
+//! stored, and the errors for files that cannot be used.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use common::*;
+use mqtt_broker::config::{Config, PersistenceSync};
+use mqtt_broker::server::Broker;
+use mqtt_codec::*;
+use test_support::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqtt-broker");
+
+fn persist_in(dir: &Path) -> impl FnOnce(&mut Config) + '_ {
+    move |c: &mut Config| {
+        c.persistence.enabled = true;
+        c.persistence.location = Some(dir.to_path_buf());
+    }
+}
+
+fn v5_connect(id: &str, clean: bool, expiry: u32) -> Connect {
+    let mut c = connect_packet(ProtocolVersion::V5, id, clean);
+    c.properties.session_expiry_interval = Some(expiry);
+    c
+}
+
+/// Connects a 3.1.1 client with Clean Session 0 and subscribes it.
+async fn persistent_subscriber(addr: SocketAddr, id: &str, filter: &str) {
+    let (mut c, ack) =
+        RawClient::connect_with(addr, connect_packet(ProtocolVersion::V3_1_1, id, false)).await;
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    c.subscribe(filter, QoS::AtLeastOnce).await;
+    c.disconnect().await;
+}
+
+#[tokio::test]
+async fn retained_messages_and_sessions_survive_an_in_process_restart() {
+    let dir = TempDir::new("persist-restart");
+    let (b, hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    persistent_subscriber(b.addr, "sub", "q/#").await;
+    let (mut clean, _) = RawClient::connect_with(
+        b.addr,
+        connect_packet(ProtocolVersion::V3_1_1, "clean", true),
+    )
+    .await;
+    clean.subscribe("q/#", QoS::AtLeastOnce).await;
+    let mut p = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("r/1", "kept", QoS::AtLeastOnce, true).await;
+    p.publish("r/2", "gone", QoS::AtLeastOnce, true).await;
+    p.publish("r/2", "", QoS::AtLeastOnce, true).await;
+    p.publish("q/a", "queued", QoS::AtLeastOnce, false).await;
+    assert!(hub.has_session("clean"));
+    drop(hub);
+    b.stop().await;
+
+    let (b, hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    assert!(hub.has_session("sub"));
+    assert!(!hub.has_session("clean"), "clean sessions are not stored");
+    assert!(!hub.has_session("pub"));
+    assert_eq!(hub.retained_count(), 1);
+    assert_eq!(hub.subscriptions_of("sub"), 1);
+    let (mut s, ack) = RawClient::connect_with(
+        b.addr,
+        connect_packet(ProtocolVersion::V3_1_1, "sub", false),
+    )
+    .await;
+    assert!(ack.session_present);
+    let m = s.expect_publish().await;
+    assert_eq!((m.topic.as_str(), &m.payload[..]), ("q/a", &b"queued"[..]));
+    let mut n = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "new").await;
+    n.subscribe("r/#", QoS::AtLeastOnce).await;
+    let m = n.expect_publish().await;
+    assert_eq!((m.topic.as_str(), &m.payload[..]), ("r/1", &b"kept"[..]));
+    assert!(m.retain);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn periodic_mode_saves_at_shutdown() {
+    let dir = TempDir::new("persist-periodic");
+    let edit = |c: &mut Config| {
+        persist_in(dir.path())(c);
+        c.persistence.sync = PersistenceSync::Periodic;
+    };
+    let b = TestBroker::with_config(edit).await;
+    let mut p = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("r/p", "kept", QoS::AtLeastOnce, true).await;
+    b.stop().await;
+    let (b, hub) = TestBroker::start_with_hub_config(edit).await;
+    assert_eq!(hub.retained_count(), 1);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn ended_sessions_are_purged_from_the_store() {
+    let dir = TempDir::new("persist-expiry");
+    let (b, hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    // Taken over by a clean start without expiry: the stored session ends.
+    let (c, _) = RawClient::connect_with(b.addr, v5_connect("replaced", false, 3600)).await;
+    c.disconnect().await;
+    let (c, _) = RawClient::connect_with(b.addr, v5_connect("replaced", true, 0)).await;
+    c.disconnect().await;
+    // Expires one second after it disconnects.
+    let (c, _) = RawClient::connect_with(b.addr, v5_connect("expiring", false, 1)).await;
+    c.disconnect().await;
+    let (c, _) = RawClient::connect_with(b.addr, v5_connect("kept", false, 3600)).await;
+    c.disconnect().await;
+    let deadline = Instant::now() + WAIT;
+    while hub.has_session("expiring") || hub.has_session("replaced") {
+        assert!(Instant::now() < deadline, "sessions did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(hub);
+    b.stop().await;
+    let (b, hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    let mut ids = hub.client_ids();
+    ids.sort();
+    assert_eq!(ids, ["kept"]);
+    b.stop().await;
+}
+
+async fn bind_error(dir: &Path) -> String {
+    let mut config = Config::local_only(Some(0));
+    persist_in(dir)(&mut config);
+    match Broker::bind(config).await {
+        Ok(_) => panic!("a broker started on an unusable persistence file"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_or_truncated_file_is_a_clear_error_naming_it() {
+    let dir = TempDir::new("persist-corrupt");
+    let file = dir.path().join("mqtt-broker.db");
+    std::fs::write(
+        &file,
+        b"this is not a database, it is a text file of some length...",
+    )
+    .unwrap();
+    let e = bind_error(dir.path()).await;
+    assert!(e.contains(&file.display().to_string()), "{e}");
+    // Nothing was discarded.
+    assert!(std::fs::read(&file).unwrap().starts_with(b"this is not"));
+
+    std::fs::write(&file, b"").unwrap();
+    let e = bind_error(dir.path()).await;
+    assert!(
+        e.contains(&file.display().to_string()) && e.contains("empty"),
+        "{e}"
+    );
+
+    // A valid file cut in half.
+    std::fs::remove_file(&file).unwrap();
+    let b = TestBroker::with_config(persist_in(dir.path())).await;
+    let mut p = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("r/1", "kept", QoS::AtLeastOnce, true).await;
+    b.stop().await;
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 3]).unwrap();
+    let e = bind_error(dir.path()).await;
+    assert!(e.contains(&file.display().to_string()), "{e}");
+}
+
+#[tokio::test]
+async fn an_unknown_format_version_is_refused() {
+    const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+    let dir = TempDir::new("persist-format");
+    let file = dir.path().join("mqtt-broker.db");
+    {
+        let db = redb::Database::create(&file).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert("format", 99).unwrap();
+        tx.commit().unwrap();
+    }
+    let e = bind_error(dir.path()).await;
+    assert!(
+        e.contains(&file.display().to_string()) && e.contains("format version 99"),
+        "{e}"
+    );
+}
+
+// --- The binary, killed with SIGKILL -------------------------------------------------------
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// SIGKILL: no shutdown, no final save.
+    fn sigkill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+/// Starts the binary on `conf` and returns once it has restored its store.
+fn start(conf: &Path) -> Running {
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(conf)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let running = Running(child);
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("broker did not start: {lines:?}"));
+        if line.contains("Restored") {
+            break;
+        }
+        lines.push(line);
+    }
+    running
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn conf(dir: &Path, port: u16) -> std::path::PathBuf {
+    let conf = dir.join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_sigkill() {
+    let dir = TempDir::new("persist-kill");
+    let port = free_port();
+    let conf = conf(dir.path(), port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let broker = start(&conf);
+    persistent_subscriber(addr, "offline", "t/#").await;
+    let mut p = RawClient::connect(addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("keep/me", "retained", QoS::AtLeastOnce, true)
+        .await;
+    // Every one acknowledged (PUBACK / PUBCOMP) before the kill.
+    for i in 0..20 {
+        let qos = if i % 2 == 0 {
+            QoS::AtLeastOnce
+        } else {
+            QoS::ExactlyOnce
+        };
+        p.publish(&format!("t/{i}"), &i.to_string(), qos, false)
+            .await;
+    }
+    broker.sigkill();
+
+    let broker = start(&conf);
+    let (mut s, ack) = RawClient::connect_with(
+        addr,
+        connect_packet(ProtocolVersion::V3_1_1, "offline", false),
+    )
+    .await;
+    assert!(ack.session_present, "the session survived");
+    for i in 0..20 {
+        let m = s.expect_publish().await;
+        assert_eq!(m.topic.as_str(), format!("t/{i}"));
+    }
+    let mut n = RawClient::connect(addr, ProtocolVersion::V3_1_1, "new").await;
+    n.subscribe("keep/#", QoS::AtLeastOnce).await;
+    let m = n.expect_publish().await;
+    assert_eq!(&m.payload[..], b"retained");
+    // The subscription survived too: a new message reaches the resumed session.
+    p = RawClient::connect(addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("t/new", "after", QoS::AtLeastOnce, false).await;
+    let m = s.expect_publish().await;
+    assert_eq!(m.topic.as_str(), "t/new");
+    drop(broker);
+}
