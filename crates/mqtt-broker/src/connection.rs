@@ -15,7 +15,7 @@ use mqtt_codec::{
 use mqtt_session::{ConnectionState, Event};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::client::ClientRef;
 use crate::clock;
@@ -112,7 +112,26 @@ pub(crate) async fn serve<S>(
             return;
         }
     }
-    let accepted = match hub.connect(&connect, listener_index, &listener, &peer) {
+    // A password means a PBKDF2 check whose cost the password file sets (its iteration count):
+    // run it on the blocking pool, so that a slow hash or a flood of logins never stalls the
+    // workers that serve everyone else.
+    let decided = if connect.password.is_some() {
+        let (hub, listener, peer) = (Arc::clone(&hub), Arc::clone(&listener), peer.clone());
+        let connect = connect.clone();
+        tokio::task::spawn_blocking(move || hub.connect(&connect, listener_index, &listener, &peer))
+            .await
+    } else {
+        Ok(hub.connect(&connect, listener_index, &listener, &peer))
+    };
+    let decided = match decided {
+        Ok(decided) => decided,
+        Err(e) => {
+            // The check panicked (a bug): refuse this client, keep serving the others.
+            error!("Error: authenticating the client from {peer} failed: {e}");
+            return;
+        }
+    };
+    let accepted = match decided {
         Ok(a) => a,
         Err(connack) => {
             write_packet(
