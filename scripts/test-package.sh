@@ -213,10 +213,17 @@ grep "world readable" /var/log/mqtt-broker/mqtt-broker.log \
     || fail "no warning for a world-readable password file"
 chmod 0600 /etc/mqtt-broker/passwd
 
+step "a retained message is stored under /var/lib/mqtt-broker (persistence true)"
+mqtt-pub -h 127.0.0.1 -p "$PORT" -u test -P 's3cret pass' -t tutorial/kept -m kept -r -q 1 \
+    || fail "retained publication refused"
+
 step "stopping the broker"
 kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "the broker exited with $? on SIGTERM"
 BROKER_PID=""
+DB=/var/lib/mqtt-broker/mqtt-broker.db
+[ -s "$DB" ] || fail "no persistence file $DB after a retained publication: $(ls -la /var/lib/mqtt-broker)"
+[ "$(stat -c %U "$DB")" = mqtt-broker ] || fail "$DB is owned by $(stat -c %U "$DB"), not mqtt-broker"
 
 # --- remove, purge ------------------------------------------------------------------------
 step "dpkg -r"

@@ -120,6 +120,8 @@ fn main() -> ExitCode {
                 _ => None,
             })
             .collect();
+        let persistence = config.persistence.enabled;
+        let store_path = config.persistence.path();
         let broker = match Broker::bind(config).await {
             Ok(b) => b,
             Err(e) => {
@@ -127,8 +129,12 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // As Mosquitto: listeners and the log file are open, now leave root (`user`).
-        let give: Vec<&std::path::Path> = log_files.iter().map(PathBuf::as_path).collect();
+        // As Mosquitto: listeners, the log file and the store are open, now leave root (`user`).
+        // The store was created as root: it goes to the service user too, so that the files
+        // under persistence_location stay the user's (as Mosquitto's mosquitto.db is).
+        let mut give: Vec<&std::path::Path> = log_files.iter().map(PathBuf::as_path).collect();
+        let store_file = persistence.then_some(store_path.as_path());
+        give.extend(store_file);
         match mqtt_broker::privileges::drop_privileges(&user, &give) {
             Ok(warnings) => {
                 for w in warnings {
