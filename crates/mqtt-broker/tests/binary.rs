@@ -17,12 +17,9 @@ use mqtt_codec::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-broker");
 
+/// Below the ephemeral port range, so that no concurrent outgoing connection takes it first.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    test_support::free_port()
 }
 
 /// Kills the broker when a test fails half-way.

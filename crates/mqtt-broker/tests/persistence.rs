@@ -240,12 +240,9 @@ fn start(conf: &Path) -> Running {
     running
 }
 
+/// Below the ephemeral port range, so that no concurrent outgoing connection takes it first.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    test_support::free_port()
 }
 
 fn conf(dir: &Path, port: u16) -> std::path::PathBuf {

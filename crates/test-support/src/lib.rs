@@ -38,13 +38,22 @@ pub fn tool(name: &str) -> PathBuf {
     );
 }
 
-/// A free TCP port on the loopback interface (another process may still take it; callers that
-/// bind it in a child process retry on failure).
+/// A free TCP port on the loopback interface, for a listener a child process will open.
+///
+/// Chosen at random below the kernel's ephemeral range (32768-60999 on Linux), so that an
+/// outgoing connection of a concurrent test cannot take it as its source port between this
+/// probe and the child's bind (which made Mosquitto fail with "Address already in use").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"))
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000");
 }
 
 /// A scratch directory removed when dropped.
