@@ -52,9 +52,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mqtt_codec::{
-    ConnectProperties, DisconnectProperties, LastWill, ProtocolVersion, PublishProperties, QoS,
-    RetainHandling, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName,
-    UnsubscribeProperties, WillProperties,
+    ConnectProperties, Disconnect, DisconnectProperties, LastWill, ProtocolVersion,
+    PublishProperties, QoS, RetainHandling, SubscribeProperties, SubscriptionOptions, TopicFilter,
+    TopicName, UnsubscribeProperties, WillProperties,
 };
 
 pub use options_file::{options_file_candidates, read_default_options_file};
@@ -288,6 +288,22 @@ pub struct ConnectOptions {
     pub connect_properties: ConnectProperties,
     /// `-D disconnect ...` properties (MQTT 5).
     pub disconnect_properties: DisconnectProperties,
+}
+
+impl ConnectOptions {
+    /// The DISCONNECT the tools send, with the `-D disconnect` properties: a normal one, or
+    /// (`with_will`) "Disconnect with Will Message" (MQTT 5), as Mosquitto's tools send on `-W`
+    /// or a signal so that the broker still publishes the will.
+    pub fn disconnect(&self, with_will: bool) -> Disconnect {
+        Disconnect {
+            reason_code: if with_will {
+                mqtt_codec::ReasonCode::DisconnectWithWillMessage
+            } else {
+                mqtt_codec::ReasonCode::Success
+            },
+            properties: self.disconnect_properties.clone(),
+        }
+    }
 }
 
 /// Where `mqtt-pub` and `mqtt-rr` take the payload from.

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use mqtt_cli::args::{self, MessageSource, PubOptions, Tool};
 use mqtt_cli::connection::{self, ConnectFailure};
 use mqtt_client::{ClientError, Delivery, Message};
-use mqtt_codec::Disconnect;
 
 fn main() -> ExitCode {
     connection::main_of(
@@ -84,12 +83,8 @@ async fn run(o: PubOptions) -> Result<u8, ConnectFailure> {
     for (mid, d) in deliveries {
         report(mid, d.await, &o);
     }
-    let disconnect = Disconnect {
-        properties: o.connect.disconnect_properties.clone(),
-        ..Disconnect::default()
-    };
     client
-        .disconnect_with(disconnect)
+        .disconnect_with(o.connect.disconnect(false))
         .await
         .map_err(|e| ConnectFailure::new(format!("Error: {e}")))?;
     Ok(0)

@@ -24,7 +24,7 @@ use mqtt_cli::args::{self, MessageSource, RrOptions, Tool};
 use mqtt_cli::connection::{self, ConnectFailure, Delivered};
 use mqtt_cli::format::{self, OutputOptions, Received, Zone};
 use mqtt_client::Message;
-use mqtt_codec::{Disconnect, PublishProperties, ReasonCode, TopicFilter};
+use mqtt_codec::{PublishProperties, TopicFilter};
 
 /// `mosquitto_rr`'s exit code when `-W` expires (`MOSQ_ERR_TIMEOUT`).
 const TIMED_OUT: u8 = 27;
@@ -103,7 +103,7 @@ async fn run(o: RrOptions) -> Result<u8, ConnectFailure> {
         },
         response = incoming.recv() => response.ok_or(Failed::Lost),
         () = &mut expired => {
-            let _ = client.disconnect_with(with_will(&o)).await;
+            let _ = client.disconnect_with(o.connect.disconnect(true)).await;
             return Ok(timed_out(&o));
         }
     };
@@ -120,7 +120,7 @@ async fn run(o: RrOptions) -> Result<u8, ConnectFailure> {
             if !o.connect.quiet {
                 eprintln!("{}", connection::reason_string(code));
             }
-            let _ = client.disconnect_with(normal(&o)).await;
+            let _ = client.disconnect_with(o.connect.disconnect(false)).await;
             Ok(0)
         }
         Err(Failed::Lost) => Err(ConnectFailure {
@@ -182,20 +182,4 @@ fn timed_out(o: &RrOptions) -> u8 {
         eprintln!("Timed out");
     }
     TIMED_OUT
-}
-
-/// A normal DISCONNECT with the `-D disconnect` properties.
-fn normal(o: &RrOptions) -> Disconnect {
-    Disconnect {
-        properties: o.connect.disconnect_properties.clone(),
-        ..Disconnect::default()
-    }
-}
-
-/// The DISCONNECT `mosquitto_rr` sends when `-W` expires: "with Will Message" (MQTT 5).
-fn with_will(o: &RrOptions) -> Disconnect {
-    Disconnect {
-        reason_code: ReasonCode::DisconnectWithWillMessage,
-        properties: o.connect.disconnect_properties.clone(),
-    }
 }

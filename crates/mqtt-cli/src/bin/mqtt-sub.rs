@@ -13,7 +13,7 @@ use mqtt_cli::args::{self, SubOptions, Tool};
 use mqtt_cli::connection::{self, ConnectFailure, Delivered, Incoming};
 use mqtt_cli::format::{self, OutputOptions, Received, Zone};
 use mqtt_client::{Client, Delivery};
-use mqtt_codec::{Disconnect, QoS, ReasonCode, TopicName};
+use mqtt_codec::{QoS, TopicName};
 use tokio::time::Instant;
 
 /// `mosquitto_sub`'s exit code when `-W` expires (`MOSQ_ERR_TIMEOUT`).
@@ -156,7 +156,7 @@ async fn run(o: SubOptions) -> Result<u8, ConnectFailure> {
         let ended = tokio::select! {
             ended = serve(&o, &client, &mut incoming, &mut progress) => ended,
             stop = stopper.wait() => {
-                let _ = client.disconnect_with(with_will(&o)).await;
+                let _ = client.disconnect_with(o.connect.disconnect(true)).await;
                 return Ok(stopped(&o, stop));
             }
         };
@@ -223,7 +223,7 @@ async fn serve(
             );
         }
         if suback.reason_codes.iter().all(|rc| rc.is_error()) {
-            let _ = client.disconnect_with(normal(o)).await;
+            let _ = client.disconnect_with(o.connect.disconnect(false)).await;
             if !o.connect.quiet {
                 eprintln!("All subscription requests were denied.");
             }
@@ -239,7 +239,7 @@ async fn serve(
         return Ended::Lost;
     }
     if o.exit_after_sub {
-        let _ = client.disconnect_with(normal(o)).await;
+        let _ = client.disconnect_with(o.connect.disconnect(false)).await;
         return Ended::Exit(0);
     }
     let stdout = std::io::stdout();
@@ -298,7 +298,7 @@ async fn serve(
         if lock.write_all(&out).and_then(|()| lock.flush()).is_err() {
             // stdout closed (e.g. `| head`): stop like Mosquitto.
             drop(lock);
-            let _ = client.disconnect_with(normal(o)).await;
+            let _ = client.disconnect_with(o.connect.disconnect(false)).await;
             return Ended::Exit(1);
         }
         drop(lock);
@@ -314,25 +314,8 @@ async fn finish(o: &SubOptions, client: &Client, progress: &mut Progress) -> End
     if let Some(delivery) = progress.last_clear.take() {
         let _ = delivery.await;
     }
-    let _ = client.disconnect_with(normal(o)).await;
+    let _ = client.disconnect_with(o.connect.disconnect(false)).await;
     Ended::Exit(0)
-}
-
-/// A normal DISCONNECT with the `-D disconnect` properties.
-fn normal(o: &SubOptions) -> Disconnect {
-    Disconnect {
-        properties: o.connect.disconnect_properties.clone(),
-        ..Disconnect::default()
-    }
-}
-
-/// The DISCONNECT `mosquitto_sub` sends on `-W` or a signal: "with Will Message" (MQTT 5), so
-/// the broker still publishes the will.
-fn with_will(o: &SubOptions) -> Disconnect {
-    Disconnect {
-        reason_code: ReasonCode::DisconnectWithWillMessage,
-        properties: o.connect.disconnect_properties.clone(),
-    }
 }
 
 /// A small xorshift generator for `--random-filter` (Mosquitto seeds `rand()` from the time).
