@@ -15,12 +15,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use mqtt_codec::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqtt-broker");
+use test_support::free_port;
 
-/// Below the ephemeral port range, so that no concurrent outgoing connection takes it first.
-fn free_port() -> u16 {
-    test_support::free_port()
-}
+const BIN: &str = env!("CARGO_BIN_EXE_mqtt-broker");
 
 /// Kills the broker when a test fails half-way.
 struct Running(Child);

@@ -19,7 +19,7 @@ use common::*;
 use mqtt_broker::config::{Config, PersistenceSync};
 use mqtt_broker::server::Broker;
 use mqtt_codec::*;
-use test_support::TempDir;
+use test_support::{free_port, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-broker");
 
@@ -238,11 +238,6 @@ fn start(conf: &Path) -> Running {
         lines.push(line);
     }
     running
-}
-
-/// Below the ephemeral port range, so that no concurrent outgoing connection takes it first.
-fn free_port() -> u16 {
-    test_support::free_port()
 }
 
 fn conf(dir: &Path, port: u16) -> std::path::PathBuf {
