@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mqtt_codec::ProtocolVersion;
@@ -59,6 +60,12 @@ pub(crate) struct Client {
     state: Mutex<ClientState>,
     /// Wakes the connection task when messages were queued for it or it was taken over.
     pub(crate) wake: Notify,
+    /// Wakes the publishers paused because this client's queue was backlogged, once it is
+    /// not (or the client went away): see `connection.rs`, "Backpressure".
+    pub(crate) drained: Notify,
+    /// Whether a publisher may be waiting on `drained`: spares the connection a wake-up call
+    /// per write when nobody waits.
+    pub(crate) watched: AtomicBool,
 }
 
 impl Client {
@@ -67,6 +74,22 @@ impl Client {
             id,
             state: Mutex::new(state),
             wake: Notify::new(),
+            drained: Notify::new(),
+            watched: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether publishers to this client should pause: it is connected and its queue is
+    /// backlogged. An offline client's queue is bounded by `max_queued_messages` instead.
+    pub(crate) fn is_congested(&self) -> bool {
+        let st = self.lock();
+        st.owner.is_some() && st.session.is_backlogged()
+    }
+
+    /// Releases the publishers waiting on this client, if any.
+    pub(crate) fn release_waiters(&self) {
+        if self.watched.swap(false, AtomicOrdering::SeqCst) {
+            self.drained.notify_waiters();
         }
     }
 

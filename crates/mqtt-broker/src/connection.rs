@@ -8,13 +8,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use std::sync::atomic::Ordering as AtomicOrdering;
+
+use bytes::{Buf, BytesMut};
 use mqtt_codec::{
     ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, ReasonCode,
 };
 use mqtt_session::{ConnectionState, Event};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+use tokio::time::timeout;
 use tracing::{debug, error, info, warn};
 
 use crate::client::ClientRef;
@@ -162,6 +165,8 @@ pub(crate) async fn serve<S>(
         mount_point: listener.mount_point.clone(),
         message_size_limit: config.message_size_limit.unwrap_or(0) as usize,
         wbuf: BytesMut::with_capacity(4096),
+        congested: Vec::new(),
+        paused_until: None,
     };
     drop(config);
     let ending = conn.run(&mut rd, &mut wr, rbuf, decoder, shutdown).await;
@@ -192,6 +197,8 @@ impl Release {
     fn finish(mut self, ending: Ending) {
         self.done = true;
         self.hub.disconnected(&self.client, self.conn_id, ending);
+        // Publishers paused on this client: it is offline now, they need not wait.
+        self.client.0.release_waiters();
     }
 }
 
@@ -210,6 +217,7 @@ impl Drop for Release {
         }
         self.hub
             .disconnected(&self.client, self.conn_id, Ending::Abnormal);
+        self.client.0.release_waiters();
     }
 }
 
@@ -293,7 +301,52 @@ struct Connection {
     mount_point: Option<String>,
     /// `message_size_limit` when the connection started; 0 = no limit.
     message_size_limit: usize,
+    /// Encoded packets not yet written (the part already written is advanced past).
     wbuf: BytesMut,
+    /// Subscribers this connection's publications left backlogged: reading waits for them.
+    congested: Vec<ClientRef>,
+    /// When waiting on `congested` stops if they make no progress.
+    paused_until: Option<tokio::time::Instant>,
+}
+
+/// How long a publisher's connection stops reading for subscribers that make no progress at
+/// all (they stopped reading, or wait on this very publisher): after that it reads on, and
+/// their queues grow up to `hub::OVERFLOW_FACTOR` times the limit.
+const PAUSE_WITHOUT_PROGRESS: Duration = Duration::from_secs(1);
+
+/// How many encoded bytes may wait for the socket before the session keeps the rest.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// How long the last packets (a DISCONNECT, a refusal) may take to leave when closing.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves when `client` drained below its limit or made progress writing (or at once if it
+/// is not congested any more).
+async fn drained(client: Option<&ClientRef>) {
+    let Some(client) = client else {
+        return std::future::pending().await;
+    };
+    let notified = client.0.drained.notified();
+    tokio::pin!(notified);
+    // Registered before looking, so that a release between the look and the wait is seen.
+    notified.as_mut().enable();
+    client.0.watched.store(true, AtomicOrdering::SeqCst);
+    if client.0.is_congested() {
+        notified.await;
+    }
+}
+
+/// Writes some of `buf` (`Some(bytes written)`), or flushes when it is empty (`None`). Each
+/// step may be cancelled by the connection's `select!` without losing or repeating bytes.
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    buf: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if buf.is_empty() {
+        wr.flush().await.map(|()| None)
+    } else {
+        wr.write(buf).await.map(Some)
+    }
 }
 
 /// What processing an input left the connection in.
@@ -303,6 +356,15 @@ enum Step {
 }
 
 impl Connection {
+    /// The connection's loop. Reading, writing, the session's timer, wake-ups from routers and
+    /// server shutdown are all awaited together, so that a peer that stops reading does not
+    /// stop the connection from noticing anything else (a takeover, a shutdown, its acks).
+    ///
+    /// Backpressure: publishing to a connected subscriber that does not keep up (its session
+    /// is backlogged, `Session::is_backlogged`) puts it in `congested`; reading from this
+    /// connection then stops until those subscribers catch up, or made no progress for
+    /// [`PAUSE_WITHOUT_PROGRESS`]. TCP then slows the publisher down, and nothing it was told
+    /// was received gets dropped (Mosquitto drops at `max_queued_messages` instead).
     async fn run<R, W>(
         &mut self,
         rd: &mut R,
@@ -315,9 +377,16 @@ impl Connection {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
+        // Whether bytes were written since the last flush (a layered transport, WebSocket or
+        // TLS, may hold them until flushed).
+        let mut unflushed = false;
         loop {
-            // Packets already buffered (they may have arrived with CONNECT).
+            // Packets already buffered (they may have arrived with CONNECT), unless a
+            // subscriber they went to must catch up first.
             loop {
+                if !self.congested.is_empty() && self.congested_target().is_some() {
+                    break;
+                }
                 match decoder.decode(&mut rbuf) {
                     Ok(Some(packet)) => {
                         if let Step::Close(ending) = self.handle_packet(packet) {
@@ -332,24 +401,27 @@ impl Connection {
                             self.client.id()
                         );
                         if self.version.is_v5() {
-                            self.wbuf.clear();
                             let d = Packet::from(Disconnect::new(e.reason_code()));
                             let _ = d.encode(self.version, &mut self.wbuf);
-                            let _ = wr.write_all(&self.wbuf).await;
-                            let _ = wr.flush().await;
+                            let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
+                                wr.write_all(&self.wbuf).await?;
+                                wr.flush().await
+                            })
+                            .await;
                         }
                         return Ending::Abnormal;
                     }
                 }
             }
-            let (closing, timeout) = match self.collect_output() {
+            let before = self.wbuf.len();
+            let (closing, next_timer) = match self.collect_output() {
                 Some(out) => out,
                 None => {
                     self.send_taken_over(wr).await;
                     return Ending::TakenOver;
                 }
             };
-            if !self.wbuf.is_empty() {
+            if self.wbuf.len() > before {
                 // persistence_sync ack: nothing leaves before the state it reflects is on disk.
                 if !self.hub.store_barrier().await {
                     warn!(
@@ -358,29 +430,27 @@ impl Connection {
                     );
                     return Ending::Abnormal;
                 }
-                // Flushed: a layered transport (WebSocket) may buffer what is written.
-                let written = match wr.write_all(&self.wbuf).await {
-                    Ok(()) => wr.flush().await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = written {
-                    debug!("Socket error on client {}: {e}", self.client.id());
-                    return Ending::Abnormal;
-                }
-                self.wbuf.clear();
             }
             if let Some(ending) = closing {
-                let _ = wr.shutdown().await;
+                self.take_rest();
+                let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
+                    wr.write_all(&self.wbuf).await?;
+                    wr.shutdown().await
+                })
+                .await;
                 return ending;
             }
             let sleep = async {
-                match timeout {
+                match next_timer {
                     Some(d) => tokio::time::sleep(d).await,
                     None => std::future::pending().await,
                 }
             };
+            let waiting_on = self.congested_target();
+            let pause_ends = self.paused_until.unwrap_or_else(tokio::time::Instant::now);
+            let writing = !self.wbuf.is_empty();
             tokio::select! {
-                read = rd.read_buf(&mut rbuf) => match read {
+                read = rd.read_buf(&mut rbuf), if waiting_on.is_none() => match read {
                     Ok(0) => return Ending::Abnormal,
                     Ok(_) => {}
                     Err(e) => {
@@ -388,6 +458,36 @@ impl Connection {
                         return Ending::Abnormal;
                     }
                 },
+                io = write_or_flush(wr, &self.wbuf), if writing || unflushed => match io {
+                    Ok(Some(0)) => return Ending::Abnormal,
+                    Ok(Some(n)) => {
+                        self.wbuf.advance(n);
+                        unflushed = true;
+                        if self.client.0.watched.load(AtomicOrdering::Relaxed) {
+                            // Progress: publishers waiting on this client look again.
+                            self.client.0.release_waiters();
+                        }
+                    }
+                    Ok(None) => unflushed = false,
+                    Err(e) => {
+                        debug!("Socket error on client {}: {e}", self.client.id());
+                        return Ending::Abnormal;
+                    }
+                },
+                () = drained(waiting_on.as_ref()), if waiting_on.is_some() => {
+                    // It made progress: wait longer if it is still behind.
+                    self.paused_until =
+                        Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                }
+                () = tokio::time::sleep_until(pause_ends), if waiting_on.is_some() => {
+                    debug!(
+                        "Client {}: a subscriber made no progress for {:?}; reading again.",
+                        self.client.id(),
+                        PAUSE_WITHOUT_PROGRESS
+                    );
+                    self.congested.clear();
+                    self.paused_until = None;
+                }
                 () = self.client.0.wake.notified() => {}
                 () = sleep => {
                     let mut st = self.client.0.lock();
@@ -403,6 +503,23 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The first subscriber in `congested` still backlogged, forgetting those that caught up
+    /// (or went away); starts the pause if there is one.
+    fn congested_target(&mut self) -> Option<ClientRef> {
+        while let Some(client) = self.congested.last() {
+            if client.0.is_congested() {
+                if self.paused_until.is_none() {
+                    self.paused_until =
+                        Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                }
+                return Some(client.clone());
+            }
+            self.congested.pop();
+        }
+        self.paused_until = None;
+        None
     }
 
     /// Feeds one packet to the session and acts on the events it produces.
@@ -470,8 +587,13 @@ impl Connection {
                     );
                     ReasonCode::NotAuthorized
                 } else {
-                    let n = self.hub.publish(Some(&self.client), message);
-                    if n == 0 && self.version.is_v5() {
+                    let routed = self.hub.publish(Some(&self.client), message);
+                    for c in routed.congested {
+                        if !self.congested.contains(&c) {
+                            self.congested.push(c);
+                        }
+                    }
+                    if routed.delivered == 0 && self.version.is_v5() {
                         ReasonCode::NoMatchingSubscribers
                     } else {
                         ReasonCode::Success
@@ -609,7 +731,12 @@ impl Connection {
             return None;
         }
         let mut sent_flow = false;
-        while let Some(p) = st.session.poll_transmit(now) {
+        // Past the high-water mark packets stay in the session, where they count toward its
+        // backlog (and so slow publishers down) until the socket takes what is written.
+        while self.wbuf.len() < WRITE_HIGH_WATER {
+            let Some(p) = st.session.poll_transmit(now) else {
+                break;
+            };
             sent_flow |= matches!(p, Packet::Publish(_) | Packet::PubRel(_));
             if p.encode(self.version, &mut self.wbuf).is_err() {
                 debug!(
@@ -636,15 +763,30 @@ impl Connection {
         Some((closing, timeout))
     }
 
+    /// Encodes whatever the session still has to send, past the high-water mark: the
+    /// connection is closing and its last packets (a DISCONNECT) must not stay behind.
+    fn take_rest(&mut self) {
+        let now = clock::now();
+        let mut st = self.client.0.lock();
+        if st.owner != Some(self.conn_id) {
+            return;
+        }
+        while let Some(p) = st.session.poll_transmit(now) {
+            let _ = p.encode(self.version, &mut self.wbuf);
+        }
+    }
+
     async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
-        if self.collect_output().is_some()
+        let open = self.collect_output().is_some();
+        self.take_rest();
+        if open
             && !self.wbuf.is_empty()
             && self.hub.store_barrier().await
         {
-            let _ = wr.write_all(&self.wbuf).await;
+            let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.write_all(&self.wbuf)).await;
             self.wbuf.clear();
         }
-        let _ = wr.shutdown().await;
+        let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.shutdown()).await;
     }
 
     /// [MQTT-3.1.4-3] (5.0): DISCONNECT 0x8E to the connection that lost its session.
@@ -653,10 +795,10 @@ impl Connection {
             self.wbuf.clear();
             let d = Packet::from(Disconnect::new(ReasonCode::SessionTakenOver));
             if d.encode(self.version, &mut self.wbuf).is_ok() {
-                let _ = wr.write_all(&self.wbuf).await;
+                let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.write_all(&self.wbuf)).await;
             }
         }
-        let _ = wr.shutdown().await;
+        let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.shutdown()).await;
     }
 }
 

@@ -17,7 +17,7 @@ use mqtt_codec::{
     ConnAck, ConnAckProperties, Connect, MqttString, ProtocolVersion, QoS, ReasonCode,
     RetainHandling, SubAck, Subscribe, TopicName, UnsubAck, Unsubscribe,
 };
-use mqtt_session::{Config as SessionConfig, Message, Session};
+use mqtt_session::{Config as SessionConfig, Message, QueueLimits, Session};
 use tracing::{debug, info};
 
 use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
@@ -41,6 +41,21 @@ pub(crate) enum Ending {
     Abnormal,
     /// Another connection took the session over; that connection now owns it.
     TakenOver,
+}
+
+/// How far past `max_queued_messages` a connected subscriber's queue may grow while its
+/// publishers are slowed down (they pause at the limit itself, see [`Hub::publish`]): room for
+/// what they had already sent, and for paused publishers that resume after a while without
+/// progress (a subscriber that stops reading, or two clients that wait on each other).
+pub(crate) const OVERFLOW_FACTOR: usize = 10;
+
+/// Where a published message went.
+#[derive(Debug, Default)]
+pub(crate) struct Routed {
+    /// How many sessions it was queued for.
+    pub(crate) delivered: usize,
+    /// The connected subscribers now backlogged: the publisher should wait for them.
+    pub(crate) congested: Vec<ClientRef>,
 }
 
 /// The outcome of a CONNECT the broker accepted.
@@ -487,12 +502,20 @@ impl Hub {
     /// Retained messages are stored first (an empty payload deletes, spec 3.3.1.3). Each client
     /// gets one copy with the highest QoS of its matching subscriptions and all their
     /// subscription identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3].
-    pub(crate) fn publish(&self, from: Option<&ClientRef>, message: Message) -> usize {
+    ///
+    /// Overflow policy: a connected subscriber whose queue reached `max_queued_messages` (or
+    /// `max_queued_bytes`) still gets the message, and is reported in [`Routed::congested`] so
+    /// that the publisher's connection stops reading until it catches up: slowing publishers
+    /// down loses nothing they were told was received. Only a subscriber that stays behind
+    /// regardless (past [`OVERFLOW_FACTOR`] times the limit) loses messages, as does an
+    /// offline one past the limit itself (Mosquitto's policy), and QoS 0 messages to a
+    /// client's own subscriptions.
+    pub(crate) fn publish(&self, from: Option<&ClientRef>, message: Message) -> Routed {
         self.metrics.message_received(message.payload.len());
         self.route(from, message)
     }
 
-    fn route(&self, from: Option<&ClientRef>, message: Message) -> usize {
+    fn route(&self, from: Option<&ClientRef>, message: Message) -> Routed {
         if message.retain {
             let kept = compact(&message);
             let mut expiry = self
@@ -556,7 +579,7 @@ impl Hub {
         }
         drop(table);
         let now = clock::now();
-        let mut delivered = 0;
+        let mut routed = Routed::default();
         let auth = self.auth();
         for (client, delivery) in targets {
             let group = delivery.group;
@@ -581,12 +604,27 @@ impl Hub {
                     None => continue,
                 }
             }
-            match st.session.publish(now, out) {
+            // A publisher waiting on its own subscriber would wait on itself.
+            let may_pause = st.owner.is_some() && from.is_none_or(|f| f != &client);
+            let result = if may_pause {
+                let config = st.session.config();
+                let limits = QueueLimits {
+                    messages: config.max_queued_messages.saturating_mul(OVERFLOW_FACTOR),
+                    bytes: config.max_queued_bytes.saturating_mul(OVERFLOW_FACTOR),
+                };
+                st.session.publish_within(now, out, limits)
+            } else {
+                st.session.publish(now, out)
+            };
+            if may_pause && from.is_some() && st.session.is_backlogged() {
+                routed.congested.push(client.clone());
+            }
+            match result {
                 Ok(id) => {
                     if let (Some(group), true) = (group, qos != QoS::AtMostOnce) {
                         st.shared.insert(id, group);
                     }
-                    delivered += 1;
+                    routed.delivered += 1;
                     self.metrics.message_sent(message.payload.len());
                     if qos != QoS::AtMostOnce || st.owner.is_none() {
                         self.persist_locked(&client, &mut st);
@@ -600,7 +638,7 @@ impl Hub {
             drop(st);
             client.0.wake.notify_one();
         }
-        delivered
+        routed
     }
 
     /// Whether a connected client may publish to `topic` (its `acl_file`).

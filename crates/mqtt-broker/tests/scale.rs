@@ -77,7 +77,14 @@ async fn ten_thousand_concurrent_clients() {
             .await;
         let mut tasks = tokio::task::JoinSet::new();
         for mut c in clients {
-            tasks.spawn(async move { c.expect_publish().await.payload == "to everyone" });
+            // 10,000 deliveries and as many woken readers on 2 shared cores: the whole test is
+            // bounded above, not each client to the usual few seconds.
+            tasks.spawn(async move {
+                match c.recv_within(Duration::from_secs(120)).await {
+                    Some(Packet::Publish(p)) => p.payload == "to everyone",
+                    _ => false,
+                }
+            });
         }
         let mut received = 0;
         while let Some(ok) = tasks.join_next().await {

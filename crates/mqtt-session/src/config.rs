@@ -64,3 +64,13 @@ impl Default for Config {
         }
     }
 }
+
+/// How many outgoing messages may wait in a session's queue: see
+/// [`Session::publish_within`](crate::Session::publish_within). 0 means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueLimits {
+    /// Most messages waiting (QoS 0 packets not yet written count too).
+    pub messages: usize,
+    /// Most payload bytes of the queued QoS 1 and 2 messages.
+    pub bytes: usize,
+}

@@ -57,7 +57,7 @@ mod session;
 mod state;
 mod time;
 
-pub use config::Config;
+pub use config::{Config, QueueLimits};
 pub use event::{DropReason, Event, InboundAck, MessageId, PublishError, RequestError, Violation};
 pub use message::Message;
 pub use outbound::OutState;

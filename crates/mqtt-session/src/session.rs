@@ -11,7 +11,7 @@ use mqtt_codec::{
 };
 
 use crate::alias::{InboundAliases, OutboundAliases, Outgoing, Resolved};
-use crate::config::Config;
+use crate::config::{Config, QueueLimits};
 use crate::event::{
     DropReason, Event, InboundAck, MessageId, PublishError, RequestError, Violation,
 };
@@ -194,6 +194,23 @@ impl Session {
     /// Payload bytes of the outgoing messages waiting to be sent.
     pub fn queued_bytes(&self) -> usize {
         self.out.queued_bytes
+    }
+
+    /// Whether what waits to be sent (queued messages and packets not yet taken by
+    /// [`Session::poll_transmit`]) has reached `max_queued_messages` or `max_queued_bytes`:
+    /// the peer does not keep up. A broker uses it to slow publishers down while the peer is
+    /// connected, rather than refusing messages (see [`Session::publish_within`]).
+    ///
+    /// ```
+    /// use mqtt_session::{Config, Session};
+    /// let s = Session::new_server(Config::default());
+    /// assert!(!s.is_backlogged());
+    /// ```
+    pub fn is_backlogged(&self) -> bool {
+        let messages = self.config.max_queued_messages;
+        let bytes = self.config.max_queued_bytes;
+        (messages != 0 && self.out.queue.len() + self.transmit.len() >= messages)
+            || (bytes != 0 && self.out.queued_bytes >= bytes)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -476,6 +493,38 @@ impl Session {
     /// not connected (unless `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
     /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
     pub fn publish(&mut self, now: Instant, message: Message) -> Result<MessageId, PublishError> {
+        let limits = QueueLimits {
+            messages: self.config.max_queued_messages,
+            bytes: self.config.max_queued_bytes,
+        };
+        self.publish_within(now, message, limits)
+    }
+
+    /// [`Session::publish`] with other queue limits than the configured ones: a broker that
+    /// slows publishers down when a connected subscriber is [backlogged](Session::is_backlogged)
+    /// lets the queue grow past `max_queued_messages` meanwhile, up to a hard limit.
+    ///
+    /// ```
+    /// use mqtt_codec::{QoS, TopicName};
+    /// use mqtt_session::{Config, Instant, Message, QueueLimits, Session};
+    /// let config = Config { max_queued_messages: 1, ..Config::default() };
+    /// let mut s = Session::new_server(config);
+    /// let m = Message::new(TopicName::new("t").unwrap(), &b"x"[..], QoS::AtLeastOnce);
+    /// let now = Instant::from_millis(0);
+    /// // Offline: the first waits, the second is over max_queued_messages...
+    /// assert!(s.publish(now, m.clone()).is_ok());
+    /// assert!(s.publish(now, m.clone()).is_err());
+    /// // ...unless the caller allows more.
+    /// let limits = QueueLimits { messages: 10, bytes: 0 };
+    /// assert!(s.publish_within(now, m, limits).is_ok());
+    /// assert_eq!(s.queued_len(), 2);
+    /// ```
+    pub fn publish_within(
+        &mut self,
+        now: Instant,
+        message: Message,
+        limits: QueueLimits,
+    ) -> Result<MessageId, PublishError> {
         if self.connection == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
@@ -491,8 +540,8 @@ impl Session {
         let connected = self.connection == ConnectionState::Connected;
         if message.qos == QoS::AtMostOnce
             && connected
-            && self.config.max_queued_messages != 0
-            && self.transmit.len() >= self.config.max_queued_messages
+            && limits.messages != 0
+            && self.transmit.len() >= limits.messages
         {
             // The peer does not keep up with what is already waiting to be written: QoS 0 is
             // the first to go, so that a slow consumer cannot make us buffer without bound.
@@ -520,10 +569,9 @@ impl Session {
             self.send_queued(now, queued);
             return Ok(id);
         }
-        let full_count = self.config.max_queued_messages != 0
-            && self.out.queue.len() >= self.config.max_queued_messages;
-        let full_bytes = self.config.max_queued_bytes != 0
-            && self.out.queued_bytes + queued.message.payload.len() > self.config.max_queued_bytes;
+        let full_count = limits.messages != 0 && self.out.queue.len() >= limits.messages;
+        let full_bytes = limits.bytes != 0
+            && self.out.queued_bytes + queued.message.payload.len() > limits.bytes;
         if full_count || full_bytes {
             return Err(PublishError::QueueFull);
         }

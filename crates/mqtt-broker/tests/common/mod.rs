@@ -179,6 +179,13 @@ impl RawClient {
             .expect("timed out waiting for a packet")
     }
 
+    /// The next packet, or None if the connection closed. Panics after `limit`.
+    pub async fn recv_within(&mut self, limit: Duration) -> Option<Packet> {
+        tokio::time::timeout(limit, self.recv_inner())
+            .await
+            .expect("timed out waiting for a packet")
+    }
+
     /// The next packet if one arrives within [`QUIET`].
     pub async fn try_recv(&mut self) -> Option<Packet> {
         tokio::time::timeout(QUIET, self.recv_inner())
