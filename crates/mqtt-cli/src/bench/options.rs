@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
@@ -63,7 +64,8 @@ impl Mode {
     about = "MQTT load generator: connections, publishers, subscribers and built-in scenarios, \
              with rates, latency percentiles, losses and duplicates.",
     after_help = "Topic patterns: %i is replaced by the client's number (from 0; the pair's \
-                  number in `pairs`).\nExit status: 0 when the run completed (failures are in \
+                  number in `pairs`); in `sub` filters, %j by the filter's index (from 0, see \
+                  --filters-per-client).\nExit status: 0 when the run completed (failures are in \
                   the report), 1 for bad options, 2 when no connection could be made."
 )]
 pub struct BenchArgs {
@@ -140,12 +142,17 @@ pub struct BenchArgs {
     /// Messages in flight per publisher (unacknowledged QoS 1/2, or not yet written for QoS 0).
     #[arg(long, default_value_t = 20)]
     pub inflight: u16,
-    /// Topic pattern publishers publish on (the subscription filter in `sub` mode).
-    #[arg(short = 't', long)]
-    pub topic: Option<String>,
+    /// Topic pattern publishers publish on (the subscription filter in `sub` mode, where it may
+    /// be given several times: filter j of a subscriber uses pattern j mod the number given).
+    #[arg(short = 't', long, action = ArgAction::Append)]
+    pub topic: Vec<String>,
     /// Topic filter pattern of the scenarios' subscribers [default: derived from --topic].
     #[arg(long)]
     pub filter: Option<String>,
+    /// `sub` mode: topic filters per subscriber (%j in -t is the filter's index), sent in
+    /// SUBSCRIBE packets of at most 1000 filters [default: 1].
+    #[arg(long = "filters-per-client")]
+    pub filters_per_client: Option<usize>,
 
     /// Seconds to run (after every client is connected) [default: until --count or Ctrl-C].
     #[arg(long)]
@@ -188,15 +195,64 @@ pub enum Role {
         /// Subscribers of this run that receive its messages, if known.
         fanout: Option<u64>,
     },
-    /// Subscribes to `filter` as subscriber `id`.
+    /// Subscribes to `filters` as subscriber `id`.
     Subscriber {
         /// Subscriber number.
         id: u32,
-        /// Topic filter.
-        filter: TopicFilter,
+        /// Topic filters.
+        filters: Filters,
         /// For `pairs`: the publisher whose messages it gets.
         pair: Option<u32>,
     },
+}
+
+/// Topic filters per subscriber at most (1000 SUBSCRIBE packets of 1000 filters).
+pub const MAX_FILTERS_PER_CLIENT: usize = 1_000_000;
+
+/// The topic filters of one subscriber, made when they are subscribed (a million filters are
+/// not held in memory up front): filter `j` is pattern `j mod k` of the `k` patterns, with `%i`
+/// replaced by the client's number and `%j` by `j`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filters {
+    patterns: Arc<[String]>,
+    client: usize,
+    count: usize,
+}
+
+impl Filters {
+    /// `count` filters of client `client` from `patterns` (at least one).
+    pub fn new(patterns: Arc<[String]>, client: usize, count: usize) -> Self {
+        Filters {
+            patterns,
+            client,
+            count,
+        }
+    }
+
+    /// One filter from `pattern`, for client `client`.
+    pub fn single(pattern: &str, client: usize) -> Self {
+        Filters::new(Arc::from([pattern.to_owned()]), client, 1)
+    }
+
+    /// How many filters.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 || self.patterns.is_empty()
+    }
+
+    /// Filter `j` (`j < len()`).
+    pub fn get(&self, j: usize) -> Result<TopicFilter, String> {
+        let k = self.patterns.len().max(1);
+        let pattern = self
+            .patterns
+            .get(j % k)
+            .ok_or_else(|| "no topic filter pattern".to_owned())?;
+        filter_of(pattern, self.client, j)
+    }
 }
 
 /// Everything the run needs, checked.
@@ -228,6 +284,33 @@ pub struct Plan {
     pub drain: Duration,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// Topic filters per subscriber in `sub` mode (1 elsewhere).
+    pub filters_per_client: usize,
+}
+
+impl Plan {
+    /// Topic filters the subscribers of the plan subscribe to, in all.
+    pub fn subscriptions(&self) -> u64 {
+        self.roles
+            .iter()
+            .map(|r| match r {
+                Role::Subscriber { filters, .. } => filters.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// One more than the highest publisher number (the publishers' slots in the payloads).
+    pub fn publisher_slots(&self) -> usize {
+        self.roles
+            .iter()
+            .filter_map(|r| match r {
+                Role::Publisher { id, .. } => Some(*id as usize + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Substitutes `%i` with `i`.
@@ -240,9 +323,20 @@ fn topic(pattern: &str, i: usize) -> Result<TopicName, String> {
     TopicName::new(t.clone()).map_err(|e| format!("invalid topic \"{t}\": {e}"))
 }
 
-fn filter(pattern: &str, i: usize) -> Result<TopicFilter, String> {
-    let t = expand(pattern, i);
+/// Substitutes `%i` with `i` and `%j` with `j`.
+pub fn expand_filter(pattern: &str, i: usize, j: usize) -> String {
+    expand(pattern, i).replace("%j", &j.to_string())
+}
+
+fn filter_of(pattern: &str, i: usize, j: usize) -> Result<TopicFilter, String> {
+    let t = expand_filter(pattern, i, j);
     TopicFilter::new(t.clone()).map_err(|e| format!("invalid topic filter \"{t}\": {e}"))
+}
+
+/// The one filter of client `i` from `pattern`, checked.
+fn filter(pattern: &str, i: usize) -> Result<Filters, String> {
+    filter_of(pattern, i, 0)?;
+    Ok(Filters::single(pattern, i))
 }
 
 /// Parses `--source-addresses`.
@@ -339,8 +433,35 @@ impl BenchArgs {
             .unwrap_or_default();
         let qos = QoS::try_from(self.qos).map_err(|q| format!("invalid QoS {q}"))?;
 
+        if self.topic.len() > 1 && mode != Mode::Sub {
+            return Err(format!(
+                "-t/--topic can be given several times only in sub mode, not in {}",
+                mode.name()
+            ));
+        }
+        if self.filters_per_client.is_some() && mode != Mode::Sub {
+            return Err(format!(
+                "--filters-per-client is only for sub mode, not {}",
+                mode.name()
+            ));
+        }
+        let filters_per_client = self.filters_per_client.unwrap_or(1);
+        if filters_per_client == 0 {
+            return Err("--filters-per-client must be at least 1".to_owned());
+        }
+        if filters_per_client > MAX_FILTERS_PER_CLIENT {
+            return Err(format!(
+                "--filters-per-client must be at most {MAX_FILTERS_PER_CLIENT}"
+            ));
+        }
+
         let mut roles = Vec::new();
-        let topic_pattern = |default: &str| self.topic.clone().unwrap_or_else(|| default.into());
+        let topic_pattern = |default: &str| {
+            self.topic
+                .first()
+                .cloned()
+                .unwrap_or_else(|| default.into())
+        };
         match mode {
             Mode::Conn => roles.extend((0..clients).map(|_| Role::Idle)),
             Mode::Pub => {
@@ -350,16 +471,39 @@ impl BenchArgs {
                 }
             }
             Mode::Sub => {
-                let t = topic_pattern("bench/%i");
+                let patterns: Arc<[String]> = if !self.topic.is_empty() {
+                    self.topic.clone().into()
+                } else if filters_per_client > 1 {
+                    Arc::from(["bench/%i/%j".to_owned()])
+                } else {
+                    Arc::from(["bench/%i".to_owned()])
+                };
+                if filters_per_client > patterns.len() {
+                    if let Some(p) = patterns.iter().find(|p| !p.contains("%j")) {
+                        return Err(format!(
+                            "with --filters-per-client {filters_per_client}, every -t pattern \
+                             needs %j (the filter's index), or its filters would repeat: \"{p}\""
+                        ));
+                    }
+                }
+                // Every pattern, with the smallest and the largest numbers.
+                for p in patterns.iter() {
+                    filter_of(p, 0, 0)?;
+                    filter_of(p, clients - 1, filters_per_client - 1)?;
+                }
                 for i in 0..clients {
-                    roles.push(subscriber(i, filter(&t, i)?, None));
+                    roles.push(Role::Subscriber {
+                        id: i as u32,
+                        filters: Filters::new(Arc::clone(&patterns), i, filters_per_client),
+                        pair: None,
+                    });
                 }
             }
             Mode::FanIn => {
                 let t = topic_pattern("bench/fan-in/%i");
                 let f = match &self.filter {
                     Some(f) => f.clone(),
-                    None if self.topic.is_some() => {
+                    None if !self.topic.is_empty() => {
                         return Err("fan-in with --topic needs --filter for the subscriber".into())
                     }
                     None => "bench/fan-in/#".to_owned(),
@@ -405,6 +549,7 @@ impl BenchArgs {
             count: self.count,
             drain,
             connect_timeout,
+            filters_per_client,
         })
     }
 }
@@ -417,10 +562,10 @@ fn publisher(i: usize, topic: TopicName, fanout: Option<u64>) -> Role {
     }
 }
 
-fn subscriber(i: usize, filter: TopicFilter, pair: Option<u32>) -> Role {
+fn subscriber(i: usize, filters: Filters, pair: Option<u32>) -> Role {
     Role::Subscriber {
         id: i as u32,
-        filter,
+        filters,
         pair,
     }
 }
@@ -470,14 +615,85 @@ mod tests {
         let p = args(&["pairs", "-c", "2"]).unwrap().plan().unwrap();
         assert_eq!(p.roles.len(), 4);
         match (&p.roles[1], &p.roles[3]) {
-            (Role::Subscriber { filter, .. }, Role::Publisher { topic, .. }) => {
-                assert_eq!(filter.as_str(), "bench/pairs/1");
+            (Role::Subscriber { filters, .. }, Role::Publisher { topic, .. }) => {
+                assert_eq!(filters.len(), 1);
+                assert_eq!(filters.get(0).unwrap().as_str(), "bench/pairs/1");
                 assert_eq!(topic.as_str(), "bench/pairs/1");
             }
             other => panic!("{other:?}"),
         }
         let p = args(&["fan-in", "-c", "5"]).unwrap().plan().unwrap();
         assert_eq!(p.roles.len(), 6);
+        assert_eq!(p.subscriptions(), 1);
+        assert_eq!(p.publisher_slots(), 5);
+    }
+
+    #[test]
+    fn filters_per_client_cycle_through_the_patterns() {
+        let p = args(&[
+            "sub",
+            "-c",
+            "3",
+            "--filters-per-client",
+            "2500",
+            "-t",
+            "n/%i/%j",
+            "-t",
+            "n/%i/+/%j",
+        ])
+        .unwrap()
+        .plan()
+        .unwrap();
+        assert_eq!(p.filters_per_client, 2500);
+        assert_eq!(p.subscriptions(), 7500);
+        assert_eq!(p.publisher_slots(), 0);
+        let Role::Subscriber { filters, .. } = &p.roles[2] else {
+            panic!("{:?}", p.roles[2]);
+        };
+        assert_eq!(filters.len(), 2500);
+        assert_eq!(filters.get(0).unwrap().as_str(), "n/2/0");
+        assert_eq!(filters.get(1).unwrap().as_str(), "n/2/+/1");
+        assert_eq!(filters.get(2499).unwrap().as_str(), "n/2/+/2499");
+        // The default pattern has %j when there are several filters.
+        let p = args(&["sub", "--filters-per-client", "3"])
+            .unwrap()
+            .plan()
+            .unwrap();
+        let Role::Subscriber { filters, .. } = &p.roles[0] else {
+            panic!("{:?}", p.roles[0]);
+        };
+        assert_eq!(filters.get(2).unwrap().as_str(), "bench/0/2");
+        // As many patterns as filters need no %j.
+        let p = args(&["sub", "--filters-per-client", "2", "-t", "a", "-t", "b/#"])
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert_eq!(p.subscriptions(), 2);
+    }
+
+    #[test]
+    fn filters_per_client_is_for_sub_only() {
+        for mode in ["conn", "pub", "fan-in", "fan-out", "pairs"] {
+            let e = args(&[mode, "--filters-per-client", "2"])
+                .unwrap()
+                .plan()
+                .unwrap_err();
+            assert!(e.contains("only for sub mode"), "{mode}: {e}");
+        }
+        let e = args(&["pub", "-t", "a", "-t", "b"])
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert!(e.contains("only in sub mode"), "{e}");
+        for bad in [
+            &["sub", "--filters-per-client", "0"][..],
+            &["sub", "--filters-per-client", "2", "-t", "a/%i"],
+            &["sub", "--filters-per-client", "3", "-t", "a/%j", "-t", "b"],
+            &["sub", "--filters-per-client", "2000000", "-t", "a/%j"],
+            &["sub", "--filters-per-client", "2", "-t", "a/%j#"],
+        ] {
+            assert!(args(bad).unwrap().plan().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

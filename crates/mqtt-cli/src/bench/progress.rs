@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub received: u64,
     /// Publication errors.
     pub publish_errors: u64,
+    /// Topic filters granted.
+    pub subscribed: u64,
 }
 
 impl Snapshot {
@@ -36,27 +38,37 @@ impl Snapshot {
             sent: Counters::get(&c.sent),
             received: Counters::get(&c.received) + Counters::get(&c.foreign),
             publish_errors: Counters::get(&c.publish_errors),
+            subscribed: Counters::get(&c.subscriptions_granted),
         }
     }
 }
 
-/// The progress line for `now` after `previous`, `seconds` apart, `elapsed` since the start.
+/// The progress line for `now` after `previous`, `seconds` apart, `elapsed` since the start;
+/// with `subscriptions` (the total to subscribe, shown when subscribers have many filters),
+/// the topic filters granted so far.
 pub fn line(
     elapsed: Duration,
     now: Snapshot,
     previous: Snapshot,
     seconds: f64,
     clients: u64,
+    subscriptions: Option<u64>,
 ) -> String {
     let per_s = |a: u64, b: u64| (a.saturating_sub(b) as f64 / seconds.max(1e-9)).round();
     let mut text = format!(
-        "[{:>5.0}s] conn {}/{} ({}/s, {} failed, {} lost)  sent {} ({}/s)  recv {} ({}/s)",
+        "[{:>5.0}s] conn {}/{} ({}/s, {} failed, {} lost){}  sent {} ({}/s)  recv {} ({}/s)",
         elapsed.as_secs_f64(),
         now.connected,
         clients,
         per_s(now.connected, previous.connected),
         now.connect_failed,
         now.lost,
+        subscriptions.map_or_else(String::new, |total| format!(
+            "  subs {}/{} ({}/s)",
+            now.subscribed,
+            total,
+            per_s(now.subscribed, previous.subscribed)
+        )),
         now.sent,
         per_s(now.sent, previous.sent),
         now.received,
@@ -69,10 +81,11 @@ pub fn line(
 }
 
 /// Prints the progress line every second until `stop` becomes true: rewritten in place when
-/// stderr is a terminal, one line each time otherwise.
+/// stderr is a terminal, one line each time otherwise. `subscriptions`: see [`line`].
 pub async fn run(
     shared: Arc<Shared>,
     clients: u64,
+    subscriptions: Option<u64>,
     start: Instant,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -95,6 +108,7 @@ pub async fn run(
             previous,
             at.duration_since(previous_at).as_secs_f64(),
             clients,
+            subscriptions,
         );
         let mut err = std::io::stderr().lock();
         let _ = if terminal {
@@ -129,10 +143,20 @@ mod tests {
             received: 250,
             ..Snapshot::default()
         };
-        let l = line(Duration::from_secs(3), now, previous, 2.0, 20);
+        let l = line(Duration::from_secs(3), now, previous, 2.0, 20, None);
         assert_eq!(
             l,
             "[    3s] conn 20/20 (5/s, 0 failed, 0 lost)  sent 300 (100/s)  recv 250 (100/s)"
+        );
+        let now = Snapshot {
+            subscribed: 5000,
+            ..now
+        };
+        let l = line(Duration::from_secs(3), now, previous, 2.0, 20, Some(10_000));
+        assert_eq!(
+            l,
+            "[    3s] conn 20/20 (5/s, 0 failed, 0 lost)  subs 5000/10000 (2500/s)  sent 300 \
+             (100/s)  recv 250 (100/s)"
         );
     }
 }

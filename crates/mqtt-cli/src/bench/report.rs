@@ -58,6 +58,8 @@ impl Report<'_> {
             .iter()
             .map(Ipv4Addr::to_string)
             .collect();
+        let granted = Counters::get(&c.subscriptions_granted);
+        let subscribe_s = o.subscribe_elapsed.as_secs_f64();
         json!({
             "mode": self.plan.mode.name(),
             "broker": self.broker,
@@ -75,6 +77,12 @@ impl Report<'_> {
                 "elapsed_s": o.connect_elapsed.as_secs_f64(),
                 "rate_per_s": per_s(connected, o.connect_elapsed.as_secs_f64()),
                 "latency_us": Percentiles::of(&o.connect_latency).map(|p| p.to_json()),
+            },
+            "subscriptions": {
+                "requested": o.subscriptions_requested,
+                "granted": granted,
+                "elapsed_s": subscribe_s,
+                "rate_per_s": per_s(granted, subscribe_s),
             },
             "messages": {
                 "sent": sent,
@@ -141,6 +149,18 @@ impl Report<'_> {
             ));
         }
         line(conn);
+        if o.subscriptions_requested > 0 {
+            let granted = Counters::get(&c.subscriptions_granted);
+            let subscribe_s = o.subscribe_elapsed.as_secs_f64();
+            line(format!(
+                "subscribed:  {}/{} topic filters granted in {:.2} s ({}/s), {} refused",
+                granted,
+                o.subscriptions_requested,
+                subscribe_s,
+                per_s(granted, subscribe_s),
+                Counters::get(&c.subscriptions_refused),
+            ));
+        }
         if p.mode.publishes() {
             let sent = Counters::get(&c.sent);
             line(format!(

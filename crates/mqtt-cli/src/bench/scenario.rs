@@ -1,23 +1,30 @@
 //! Running a [`Plan`]: connecting the clients at the connect rate, publishing and receiving,
 //! draining, disconnecting, and gathering the [`Outcome`].
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use mqtt_client::{connect, Client, ClientOptions, Messages};
-use mqtt_codec::{MqttString, QoS, TopicName};
+use mqtt_codec::{MqttString, QoS, SubscribeProperties, SubscriptionOptions, TopicName};
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
-use super::options::{Mode, Plan, Role};
+use super::options::{Filters, Mode, Plan, Role};
 use super::payload::{self, Header};
-use super::stats::{Accounting, Counters, LatencyBatch, LatencyShards, Tracker};
+use super::stats::{Accounting, Counters, Issued, LatencyBatch, LatencyShards, Tracker};
 
 /// Connection attempts in progress at once at most (the broker's listen backlog is finite).
 const CONCURRENT_CONNECTS: usize = 256;
+
+/// Topic filters in one SUBSCRIBE packet at most.
+pub const FILTERS_PER_SUBSCRIBE: usize = 1000;
+
+/// SUBSCRIBE packets of one client waiting for their SUBACK at once at most.
+const SUBSCRIBES_IN_FLIGHT: usize = 16;
 
 /// State shared by every task of a run.
 #[derive(Debug)]
@@ -36,11 +43,18 @@ pub struct Shared {
     pub errors: Mutex<BTreeMap<String, u64>>,
     /// Set once the run disconnects on purpose: closures after that are not losses.
     pub finishing: AtomicBool,
+    /// The sequence numbers this run's publishers have handed out.
+    pub issued: Issued,
+    /// Nanoseconds since the start when the first SUBSCRIBE was sent (`u64::MAX`: none yet).
+    pub first_subscribe_ns: AtomicU64,
+    /// Nanoseconds since the start when the latest SUBACK arrived.
+    pub last_suback_ns: AtomicU64,
 }
 
 impl Shared {
-    /// Fresh state, starting now.
-    pub fn new() -> Self {
+    /// Fresh state, starting now, for a run whose publishers are numbered `0..publishers`
+    /// ([`Plan::publisher_slots`]).
+    pub fn new(publishers: usize) -> Self {
         Shared {
             counters: Counters::default(),
             start: Instant::now(),
@@ -49,6 +63,20 @@ impl Shared {
             connect_latency: LatencyShards::new(16),
             errors: Mutex::new(BTreeMap::new()),
             finishing: AtomicBool::new(false),
+            issued: Issued::new(publishers),
+            first_subscribe_ns: AtomicU64::new(u64::MAX),
+            last_suback_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Time from the first SUBSCRIBE to the latest SUBACK (zero when nothing was subscribed).
+    pub fn subscribe_elapsed(&self) -> Duration {
+        let first = self.first_subscribe_ns.load(Ordering::Relaxed);
+        let last = self.last_suback_ns.load(Ordering::Relaxed);
+        if first == u64::MAX {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(last.saturating_sub(first))
         }
     }
 
@@ -66,7 +94,7 @@ impl Shared {
 
 impl Default for Shared {
     fn default() -> Self {
-        Shared::new()
+        Shared::new(0)
     }
 }
 
@@ -81,6 +109,10 @@ pub struct Outcome {
     pub publishers: u64,
     /// Subscribers connected and subscribed.
     pub subscribers: u64,
+    /// Topic filters the plan subscribes to, in all.
+    pub subscriptions_requested: u64,
+    /// Time from the first SUBSCRIBE to the last SUBACK, over all clients.
+    pub subscribe_elapsed: Duration,
     /// Time from the start of publishing to its end.
     pub publish_elapsed: Duration,
     /// Time from the start of publishing to the last message received.
@@ -200,23 +232,13 @@ pub async fn run(
                     topic,
                     fanout,
                 },
-                Role::Subscriber { id, filter, pair } => {
-                    match client.subscribe_one(filter.clone(), qos).await {
-                        Ok(suback) if suback.reason_codes.iter().all(|c| !c.is_error()) => {}
-                        Ok(suback) => {
-                            let codes: Vec<String> = suback
-                                .reason_codes
-                                .iter()
-                                .map(|c| format!("{:#04x}", *c as u8))
-                                .collect();
-                            shared.error(format!(
-                                "subscription to {filter} refused ({})",
-                                codes.join(", ")
-                            ));
-                            return;
-                        }
+                Role::Subscriber { id, filters, pair } => {
+                    match subscribe_all(&client, &filters, qos, &shared).await {
+                        Ok(granted) if granted > 0 => {}
+                        // Every filter refused (counted as an error).
+                        Ok(_) => return,
                         Err(e) => {
-                            shared.error(format!("subscribe: {e}"));
+                            shared.error(e);
                             return;
                         }
                     }
@@ -330,13 +352,21 @@ pub async fn run(
         }
     };
     let mut expected = 0u64;
+    // Trackers of subscriber tasks that ended before the run did (`sub` with `--count`).
+    let mut finished = Vec::new();
     if pub_tasks.is_empty() && Counters::get(&counters.connected) == 0 {
         // Nothing to hold or wait for.
     } else if pub_tasks.is_empty() {
         let subs_done = async {
             if plan.mode == Mode::Sub && plan.count.is_some() {
-                for t in sub_tasks.iter_mut() {
-                    let _ = t.await;
+                // A finished task leaves `sub_tasks` at once (a JoinHandle must not be polled
+                // again after it completed); its tracker goes to `finished`.
+                while let Some(t) = sub_tasks.last_mut() {
+                    let result = t.await;
+                    sub_tasks.pop();
+                    if let Ok(tracker) = result {
+                        finished.push(tracker);
+                    }
                 }
             } else {
                 std::future::pending::<()>().await;
@@ -386,7 +416,7 @@ pub async fn run(
         }
     }
     let _ = stop_sub_tx.send(true);
-    let mut trackers = Vec::new();
+    let mut trackers = finished;
     for t in sub_tasks {
         if let Ok(tracker) = t.await {
             trackers.push(tracker);
@@ -413,6 +443,8 @@ pub async fn run(
         connect_elapsed,
         publishers: publisher_count,
         subscribers: subscriber_count,
+        subscriptions_requested: plan.subscriptions(),
+        subscribe_elapsed: shared.subscribe_elapsed(),
         publish_elapsed,
         receive_elapsed,
         accounting: Accounting::of(expected, &trackers),
@@ -421,6 +453,85 @@ pub async fn run(
         connect_latency: shared.connect_latency.merged(),
         interrupted: interrupted(&interrupt),
     }
+}
+
+/// Subscribes `client` to `filters`: SUBSCRIBE packets of at most [`FILTERS_PER_SUBSCRIBE`]
+/// filters, up to [`SUBSCRIBES_IN_FLIGHT`] of them pipelined, until every SUBACK is in. Counts
+/// what is granted and refused, and records refusals as errors; returns how many filters were
+/// granted, or the error that ended the connection.
+async fn subscribe_all(
+    client: &Client,
+    filters: &Filters,
+    qos: QoS,
+    shared: &Arc<Shared>,
+) -> Result<u64, String> {
+    let total = filters.len();
+    let options = SubscriptionOptions::with_qos(qos);
+    let mut pending = JoinSet::new();
+    let mut next = 0;
+    let mut granted = 0u64;
+    let mut refused = 0u64;
+    let mut refused_codes = BTreeSet::new();
+    let mut refused_filter = None;
+    loop {
+        while next < total && pending.len() < SUBSCRIBES_IN_FLIGHT {
+            let end = next.saturating_add(FILTERS_PER_SUBSCRIBE).min(total);
+            let chunk = (next..end)
+                .map(|j| filters.get(j).map(|f| (f, options)))
+                .collect::<Result<Vec<_>, String>>()?;
+            let client = client.clone();
+            shared
+                .first_subscribe_ns
+                .fetch_min(shared.now_ns(), Ordering::Relaxed);
+            let first = next;
+            pending.spawn(async move {
+                let result = client
+                    .subscribe(chunk, SubscribeProperties::default())
+                    .await;
+                (first, result)
+            });
+            next = end;
+        }
+        let Some(joined) = pending.join_next().await else {
+            break;
+        };
+        let (first, suback) = match joined {
+            Ok((first, Ok(suback))) => (first, suback),
+            Ok((_, Err(e))) => return Err(format!("subscribe: {e}")),
+            Err(e) => return Err(format!("subscribe: {e}")),
+        };
+        shared
+            .last_suback_ns
+            .fetch_max(shared.now_ns(), Ordering::Relaxed);
+        let mut ok = 0u64;
+        for (k, code) in suback.reason_codes.iter().enumerate() {
+            if code.is_error() {
+                refused += 1;
+                refused_codes.insert(*code as u8);
+                if refused_filter.is_none() {
+                    refused_filter = filters.get(first + k).ok();
+                }
+            } else {
+                ok += 1;
+            }
+        }
+        granted += ok;
+        Counters::add(&shared.counters.subscriptions_granted, ok);
+    }
+    if refused > 0 {
+        Counters::add(&shared.counters.subscriptions_refused, refused);
+        let codes: Vec<String> = refused_codes.iter().map(|c| format!("{c:#04x}")).collect();
+        let codes = codes.join(", ");
+        match (total, refused_filter) {
+            (1, Some(filter)) => {
+                shared.error(format!("subscription to {filter} refused ({codes})"))
+            }
+            _ => shared.error(format!(
+                "{refused} of a subscriber's {total} subscriptions refused ({codes})"
+            )),
+        }
+    }
+    Ok(granted)
 }
 
 /// Counts the connection as lost if it ends before the run disconnects on purpose.
@@ -511,6 +622,7 @@ async fn publish_loop(
             publisher: job.id,
             run: shared.run,
         };
+        shared.issued.issue(job.id, seq);
         let body = payload::encode(header, job.size);
         match job
             .client
@@ -557,7 +669,7 @@ async fn subscribe_loop(
         };
         let Some(message) = message else { break };
         let now = shared.now_ns();
-        match tracker.on_payload(&message.payload, shared.run) {
+        match tracker.on_payload(&message.payload, shared.run, &shared.issued) {
             Some(header) => {
                 Counters::add(&shared.counters.received, 1);
                 shared

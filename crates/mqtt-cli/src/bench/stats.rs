@@ -30,6 +30,10 @@ pub struct Counters {
     pub foreign: AtomicU64,
     /// Nanoseconds since the start of the run at the latest receipt.
     pub last_receipt_ns: AtomicU64,
+    /// Topic filters the server granted (SUBACK reason codes that are not errors).
+    pub subscriptions_granted: AtomicU64,
+    /// Topic filters the server refused.
+    pub subscriptions_refused: AtomicU64,
 }
 
 impl Counters {
@@ -47,6 +51,42 @@ impl Counters {
 /// Sequence numbers from this one on are not tracked (they would not come from a publisher of
 /// this run: 2^32 messages is more than a run publishes), to bound memory.
 pub const MAX_SEQ: u64 = 1 << 32;
+
+/// What the publishers of this run have handed out: per publisher number, one more than the
+/// highest sequence number published so far.
+///
+/// A payload carrying the run's tag but a publisher number or sequence number beyond these was
+/// not published by this run (a third party copying the tag, or garbage): it is counted as
+/// foreign. Without this check such payloads could make every subscriber allocate a bit set of
+/// up to 512 MiB per claimed publisher, for up to 2^32 publishers.
+#[derive(Debug, Default)]
+pub struct Issued {
+    next: Vec<AtomicU64>,
+}
+
+impl Issued {
+    /// Publishers `0..publishers`, none of which has published yet.
+    pub fn new(publishers: usize) -> Self {
+        Issued {
+            next: (0..publishers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Publisher `publisher` is about to publish `seq` (called before the message is sent, so
+    /// that a subscriber never sees it before it is issued).
+    pub fn issue(&self, publisher: u32, seq: u64) {
+        if let Some(next) = self.next.get(publisher as usize) {
+            next.fetch_max(seq.saturating_add(1), Ordering::Release);
+        }
+    }
+
+    /// Whether publisher `publisher` of this run has published `seq`.
+    pub fn covers(&self, publisher: u32, seq: u64) -> bool {
+        self.next
+            .get(publisher as usize)
+            .is_some_and(|next| seq < next.load(Ordering::Acquire))
+    }
+}
 
 /// The sequence numbers received from one publisher: a bit set, grown as needed.
 #[derive(Debug, Default, Clone)]
@@ -96,11 +136,16 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Accounts for a payload received at `now_ns`; returns its header when it belongs to
-    /// `run` (so that its latency can be recorded), `None` for a foreign message.
-    pub fn on_payload(&mut self, bytes: &[u8], run: u32) -> Option<Header> {
+    /// Accounts for a payload; returns its header when it belongs to `run` and was `issued` by
+    /// one of its publishers (so that its latency can be recorded), `None` for a foreign
+    /// message. Memory grows only with what this run's publishers really sent.
+    pub fn on_payload(&mut self, bytes: &[u8], run: u32, issued: &Issued) -> Option<Header> {
         match payload::decode(bytes) {
-            Some(header) if header.run == run && header.seq < MAX_SEQ => {
+            Some(header)
+                if header.run == run
+                    && header.seq < MAX_SEQ
+                    && issued.covers(header.publisher, header.seq) =>
+            {
                 self.received += 1;
                 if !self
                     .streams
@@ -122,6 +167,14 @@ impl Tracker {
     /// Distinct messages received, over all publishers.
     pub fn unique(&self) -> u64 {
         self.streams.values().map(SeqSet::unique).sum()
+    }
+
+    /// Bytes held by the sequence-number sets (their capacity).
+    pub fn tracked_bytes(&self) -> usize {
+        self.streams
+            .values()
+            .map(|s| s.bits.capacity() * std::mem::size_of::<u64>())
+            .sum()
     }
 }
 
@@ -315,22 +368,34 @@ mod tests {
         assert!(!s.insert(u64::MAX));
     }
 
+    /// Publishers `0..publishers` that each published `0..count`.
+    fn issued(publishers: u32, count: u64) -> Issued {
+        let issued = Issued::new(publishers as usize);
+        for p in 0..publishers {
+            for seq in 0..count {
+                issued.issue(p, seq);
+            }
+        }
+        issued
+    }
+
     #[test]
     fn losses_and_duplicates() {
         const RUN: u32 = 9;
+        let issued = issued(2, 10);
         // Two publishers of 10 messages each, one subscriber.
         let mut t = Tracker::default();
         for seq in 0..10 {
             if seq != 3 && seq != 7 {
-                t.on_payload(&message(0, seq, RUN), RUN);
+                t.on_payload(&message(0, seq, RUN), RUN, &issued);
             }
-            t.on_payload(&message(1, seq, RUN), RUN);
+            t.on_payload(&message(1, seq, RUN), RUN, &issued);
         }
         // Duplicates of publisher 1's message 5, twice; a foreign run; a short payload.
-        t.on_payload(&message(1, 5, RUN), RUN);
-        t.on_payload(&message(1, 5, RUN), RUN);
-        assert_eq!(t.on_payload(&message(0, 3, RUN + 1), RUN), None);
-        assert_eq!(t.on_payload(b"hello", RUN), None);
+        t.on_payload(&message(1, 5, RUN), RUN, &issued);
+        t.on_payload(&message(1, 5, RUN), RUN, &issued);
+        assert_eq!(t.on_payload(&message(0, 3, RUN + 1), RUN, &issued), None);
+        assert_eq!(t.on_payload(b"hello", RUN, &issued), None);
         assert_eq!(t.received, 20);
         assert_eq!(t.duplicates, 2);
         assert_eq!(t.foreign, 2);
@@ -351,12 +416,13 @@ mod tests {
     #[test]
     fn the_same_message_counts_once_per_subscriber() {
         const RUN: u32 = 1;
+        let issued = issued(1, 5);
         // Fan-out: one publisher, 3 subscribers, each gets messages 0..5.
         let trackers: Vec<Tracker> = (0..3)
             .map(|_| {
                 let mut t = Tracker::default();
                 for seq in 0..5 {
-                    t.on_payload(&message(0, seq, RUN), RUN);
+                    t.on_payload(&message(0, seq, RUN), RUN, &issued);
                 }
                 t
             })
@@ -366,6 +432,54 @@ mod tests {
         // More received than expected never gives negative losses.
         let a = Accounting::of(10, &trackers);
         assert_eq!(a.lost, 0);
+    }
+
+    #[test]
+    fn forged_sequence_numbers_and_publishers_are_foreign_and_cost_no_memory() {
+        const RUN: u32 = 0x5eed;
+        // This run: 2 publishers that have published 0..100 each.
+        let issued = issued(2, 100);
+        let mut t = Tracker::default();
+        for seq in 0..100 {
+            assert!(t.on_payload(&message(0, seq, RUN), RUN, &issued).is_some());
+        }
+        let honest = t.tracked_bytes();
+        assert!(honest <= 64, "{honest} bytes for 100 messages");
+        // A third party that copied the run tag: huge sequence numbers (each would have
+        // allocated up to 512 MiB), sequence numbers not published yet, unknown publishers.
+        let forged = [
+            (0, MAX_SEQ - 1),
+            (1, u64::from(u32::MAX)),
+            (0, 100),
+            (1, 1 << 20),
+            (2, 0),
+            (u32::MAX, 5),
+            (7, MAX_SEQ - 1),
+        ];
+        for (publisher, seq) in forged {
+            assert_eq!(
+                t.on_payload(&message(publisher, seq, RUN), RUN, &issued),
+                None,
+                "publisher {publisher} seq {seq}"
+            );
+        }
+        for publisher in 2..10_000 {
+            assert_eq!(
+                t.on_payload(&message(publisher, 0, RUN), RUN, &issued),
+                None
+            );
+        }
+        assert_eq!(t.foreign, 7 + 9_998);
+        assert_eq!((t.received, t.unique(), t.duplicates), (100, 100, 0));
+        assert_eq!(t.tracked_bytes(), honest);
+        assert_eq!(t.streams.len(), 1);
+        // Once publisher 1 has really published, its messages count.
+        issued.issue(1, 100);
+        assert!(t.on_payload(&message(1, 100, RUN), RUN, &issued).is_some());
+        assert_eq!(t.streams.len(), 2);
+        // No publisher at all (`sub` mode): everything is foreign.
+        let none = Issued::new(0);
+        assert_eq!(t.on_payload(&message(0, 0, RUN), RUN, &none), None);
     }
 
     #[test]

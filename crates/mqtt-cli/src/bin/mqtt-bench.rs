@@ -76,7 +76,7 @@ async fn run(
     fd_limit: FdLimit,
     notes: Vec<String>,
 ) -> u8 {
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(Shared::new(plan.publisher_slots()));
     let (interrupt_tx, interrupt) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -92,6 +92,7 @@ async fn run(
         tokio::spawn(progress::run(
             Arc::clone(&shared),
             plan.roles.len() as u64,
+            (plan.filters_per_client > 1).then(|| plan.subscriptions()),
             shared.start,
             progress_stop,
         ))
