@@ -167,6 +167,8 @@ pub(crate) async fn serve<S>(
         wbuf: BytesMut::with_capacity(4096),
         congested: Vec::new(),
         paused_until: None,
+        now: clock::now(),
+        events: Vec::new(),
     };
     drop(config);
     let ending = conn.run(&mut rd, &mut wr, rbuf, decoder, shutdown).await;
@@ -307,6 +309,12 @@ struct Connection {
     congested: Vec<ClientRef>,
     /// When waiting on `congested` stops if they make no progress.
     paused_until: Option<tokio::time::Instant>,
+    /// The time of the current turn of the loop: one clock reading serves every packet read
+    /// together.
+    now: mqtt_session::Instant,
+    /// The session's events, taken out under its lock and handled after; kept for its
+    /// capacity.
+    events: Vec<Event>,
 }
 
 /// How long a publisher's connection stops reading for subscribers that make no progress at
@@ -380,7 +388,16 @@ impl Connection {
         // Whether bytes were written since the last flush (a layered transport, WebSocket or
         // TLS, may hold them until flushed).
         let mut unflushed = false;
+        // The session's timer. Re-arming a tokio timer costs a clock reading and a trip
+        // through the timer wheel, and the keep-alive deadline moves with every packet read:
+        // the timer is only moved earlier, and when it fires before the session's deadline,
+        // `handle_timeout` finds nothing due and the next turn arms it again.
+        let origin = (tokio::time::Instant::now(), clock::now());
+        let timer = tokio::time::sleep_until(origin.0);
+        tokio::pin!(timer);
+        let mut armed: Option<mqtt_session::Instant> = None;
         loop {
+            self.now = clock::now();
             // Packets already buffered (they may have arrived with CONNECT), unless a
             // subscriber they went to must catch up first.
             loop {
@@ -414,7 +431,7 @@ impl Connection {
                 }
             }
             let before = self.wbuf.len();
-            let (closing, next_timer) = match self.collect_output() {
+            let (closing, deadline) = match self.collect_output() {
                 Some(out) => out,
                 None => {
                     self.send_taken_over(wr).await;
@@ -440,14 +457,15 @@ impl Connection {
                 .await;
                 return ending;
             }
-            let sleep = async {
-                match next_timer {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
+            if let Some(deadline) = deadline {
+                if armed.is_none_or(|a| deadline < a) {
+                    let at = origin.0 + clock::until(origin.1, deadline);
+                    timer.as_mut().reset(at);
+                    armed = Some(deadline);
                 }
-            };
+            }
             let waiting_on = self.congested_target();
-            let pause_ends = self.paused_until.unwrap_or_else(tokio::time::Instant::now);
+            let pause_ends = self.paused_until;
             let writing = !self.wbuf.is_empty();
             tokio::select! {
                 read = rd.read_buf(&mut rbuf), if waiting_on.is_none() => match read {
@@ -479,7 +497,7 @@ impl Connection {
                     self.paused_until =
                         Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
-                () = tokio::time::sleep_until(pause_ends), if waiting_on.is_some() => {
+                () = sleep_until(pause_ends), if waiting_on.is_some() => {
                     debug!(
                         "Client {}: a subscriber made no progress for {:?}; reading again.",
                         self.client.id(),
@@ -489,7 +507,8 @@ impl Connection {
                     self.paused_until = None;
                 }
                 () = self.client.0.wake.notified() => {}
-                () = sleep => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     let mut st = self.client.0.lock();
                     if st.owner == Some(self.conn_id) {
                         st.session.handle_timeout(clock::now());
@@ -511,8 +530,7 @@ impl Connection {
         while let Some(client) = self.congested.last() {
             if client.0.is_congested() {
                 if self.paused_until.is_none() {
-                    self.paused_until =
-                        Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                    self.paused_until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
                 return Some(client.clone());
             }
@@ -533,20 +551,22 @@ impl Connection {
                 | Packet::PubRel(_)
                 | Packet::PubComp(_)
         );
-        let events: Vec<Event> = {
+        let mut events = std::mem::take(&mut self.events);
+        {
             let mut st = self.client.0.lock();
             if st.owner != Some(self.conn_id) {
                 return Step::Close(Ending::TakenOver);
             }
-            st.session.handle_packet(clock::now(), packet);
-            drain_events(&mut st)
-        };
+            st.session.handle_packet(self.now, packet);
+            drain_events(&mut st, &mut events);
+        }
         let mut step = Step::Continue;
-        for event in events {
+        for event in events.drain(..) {
             if let Step::Close(e) = self.handle_event(event) {
                 step = Step::Close(e);
             }
         }
+        self.events = events;
         if changes_state {
             self.hub.session_changed(&self.client);
         }
@@ -587,7 +607,7 @@ impl Connection {
                     );
                     ReasonCode::NotAuthorized
                 } else {
-                    let routed = self.hub.publish(Some(&self.client), message);
+                    let routed = self.hub.publish(Some(&self.client), message, self.now);
                     for c in routed.congested {
                         if !self.congested.contains(&c) {
                             self.congested.push(c);
@@ -724,8 +744,8 @@ impl Connection {
     /// Encodes everything the session wants to send into the write buffer. Returns whether the
     /// connection is closing and when to wake for the session's timer; `None` if another
     /// connection took the session over.
-    fn collect_output(&mut self) -> Option<(Option<Ending>, Option<Duration>)> {
-        let now = clock::now();
+    fn collect_output(&mut self) -> Option<(Option<Ending>, Option<mqtt_session::Instant>)> {
+        let now = self.now;
         let mut st = self.client.0.lock();
         if st.owner != Some(self.conn_id) {
             return None;
@@ -750,17 +770,19 @@ impl Connection {
             // Packet identifiers given and messages moved in flight: stored before they go.
             self.hub.persist_locked(&self.client, &mut st);
         }
-        let events = drain_events(&mut st);
+        let mut events = std::mem::take(&mut self.events);
+        drain_events(&mut st, &mut events);
         let closed = st.session.connection_state() == ConnectionState::Closed;
-        let timeout = st.session.poll_timeout().map(|t| clock::until(now, t));
+        let deadline = st.session.poll_timeout();
         drop(st);
         let mut closing = closed.then_some(Ending::Abnormal);
-        for e in events {
+        for e in events.drain(..) {
             if let Step::Close(ending) = self.handle_event(e) {
                 closing = Some(ending);
             }
         }
-        Some((closing, timeout))
+        self.events = events;
+        Some((closing, deadline))
     }
 
     /// Encodes whatever the session still has to send, past the high-water mark: the
@@ -779,10 +801,7 @@ impl Connection {
     async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
         let open = self.collect_output().is_some();
         self.take_rest();
-        if open
-            && !self.wbuf.is_empty()
-            && self.hub.store_barrier().await
-        {
+        if open && !self.wbuf.is_empty() && self.hub.store_barrier().await {
             let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.write_all(&self.wbuf)).await;
             self.wbuf.clear();
         }
@@ -805,13 +824,22 @@ impl Connection {
 /// The session's pending events, taken while its lock is held. Completed or dropped deliveries
 /// no longer need handing over to another shared-subscription member: they are forgotten here,
 /// under the lock already taken, rather than with a second lock per message.
-fn drain_events(st: &mut crate::client::ClientState) -> Vec<Event> {
-    let mut events = Vec::new();
+fn drain_events(st: &mut crate::client::ClientState, events: &mut Vec<Event>) {
     while let Some(e) = st.session.poll_event() {
         if let Event::PublishCompleted { id, .. } | Event::PublishDropped { id, .. } = &e {
-            st.shared.remove(id);
+            if !st.shared.is_empty() {
+                st.shared.remove(id);
+            }
         }
         events.push(e);
     }
-    events
+}
+
+/// Sleeps until `at`, or forever without one. Nothing is set up before the first poll, so a
+/// disabled `select!` branch costs nothing.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

@@ -43,6 +43,18 @@ pub(crate) enum Ending {
     TakenOver,
 }
 
+/// Buffers of [`Hub::route`], kept per worker thread so that routing a message allocates
+/// nothing once they have grown to the usual fan-out.
+#[derive(Default)]
+struct Scratch {
+    matches: Matches<ClientRef>,
+    targets: Vec<(ClientRef, Delivery)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// How far past `max_queued_messages` a connected subscriber's queue may grow while its
 /// publishers are slowed down (they pause at the limit itself, see [`Hub::publish`]): room for
 /// what they had already sent, and for paused publishers that resume after a while without
@@ -424,7 +436,7 @@ impl Hub {
         });
         drop(clients);
         if let Some(will) = old_will {
-            self.publish(None, will.message);
+            self.publish(None, will.message, clock::now());
         }
 
         let mut connack = ConnAck {
@@ -510,12 +522,22 @@ impl Hub {
     /// regardless (past [`OVERFLOW_FACTOR`] times the limit) loses messages, as does an
     /// offline one past the limit itself (Mosquitto's policy), and QoS 0 messages to a
     /// client's own subscriptions.
-    pub(crate) fn publish(&self, from: Option<&ClientRef>, message: Message) -> Routed {
+    pub(crate) fn publish(
+        &self,
+        from: Option<&ClientRef>,
+        message: Message,
+        now: mqtt_session::Instant,
+    ) -> Routed {
         self.metrics.message_received(message.payload.len());
-        self.route(from, message)
+        self.route(from, message, now)
     }
 
-    fn route(&self, from: Option<&ClientRef>, message: Message) -> Routed {
+    fn route(
+        &self,
+        from: Option<&ClientRef>,
+        message: Message,
+        now: mqtt_session::Instant,
+    ) -> Routed {
         if message.retain {
             let kept = compact(&message);
             let mut expiry = self
@@ -551,11 +573,33 @@ impl Hub {
             }
             self.retained_write().set(kept);
         }
-        let mut matches = Matches::default();
-        self.subscriptions_read()
-            .matches(&message.topic, &mut matches);
-        let mut targets: Vec<(ClientRef, Delivery)> = Vec::new();
+        SCRATCH.with(|scratch| {
+            // A route within a route (none today) gets buffers of its own.
+            let mut fresh = Scratch::default();
+            let mut borrowed = scratch.try_borrow_mut();
+            let scratch = match borrowed.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut fresh,
+            };
+            self.deliver(from, &message, scratch, now)
+        })
+    }
+
+    /// Finds the subscribers of `message` and queues it in their sessions.
+    fn deliver(
+        &self,
+        from: Option<&ClientRef>,
+        message: &Message,
+        scratch: &mut Scratch,
+        now: mqtt_session::Instant,
+    ) -> Routed {
+        let Scratch { matches, targets } = scratch;
+        targets.clear();
         let table = self.subscriptions_read();
+        table.matches(&message.topic, matches);
+        // Merging per client costs a search per match: only needed when several filters
+        // matched (one filter has each client once).
+        let merge = matches.may_repeat_clients();
         for m in matches.iter() {
             if let Some(group) = m.group {
                 // Prefer a member that is online; an offline one only queues.
@@ -569,22 +613,26 @@ impl Hub {
                 // [MQTT-3.8.3-3] not to the connection that published it.
                 continue;
             }
-            match targets
-                .iter_mut()
-                .find(|(c, d)| c == m.client && d.group.is_none())
-            {
+            let earlier = if merge {
+                targets
+                    .iter_mut()
+                    .find(|(c, d)| c == m.client && d.group.is_none())
+            } else {
+                None
+            };
+            match earlier {
                 Some((_, d)) => d.merge(m.subscription),
                 None => targets.push((m.client.clone(), Delivery::new(m.subscription))),
             }
         }
         drop(table);
-        let now = clock::now();
+        matches.clear();
         let mut routed = Routed::default();
         let auth = self.auth();
-        for (client, delivery) in targets {
+        for (client, delivery) in targets.drain(..) {
             let group = delivery.group;
             let mut out =
-                delivery.apply(&message, self.upgrade_outgoing_qos.load(Ordering::Relaxed));
+                delivery.apply(message, self.upgrade_outgoing_qos.load(Ordering::Relaxed));
             let qos = out.qos;
             let mut st = client.0.lock();
             // acl_file: only to clients with read access to the topic, whatever they
@@ -653,7 +701,7 @@ impl Hub {
 
     /// Publishes a message of the broker's own ($SYS), without counting it as received.
     pub(crate) fn publish_internal(&self, message: Message) {
-        self.route(None, message);
+        self.route(None, message, clock::now());
     }
 
     /// Handles a SUBSCRIBE: updates the table and returns the SUBACK and the retained messages
@@ -810,7 +858,7 @@ impl Hub {
                 .delay
                 .min(expiry.map_or(u32::MAX, |d| d.as_secs() as u32));
             if delay == 0 {
-                self.publish(None, will.message);
+                self.publish(None, will.message, clock::now());
             } else {
                 let hub = Arc::clone(self);
                 let client = client.clone();
@@ -818,7 +866,7 @@ impl Hub {
                     tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
                     // Spec 3.1.3.2.2: not if the client reconnected in the meantime.
                     if client.0.lock().generation == generation {
-                        hub.publish(None, will.message);
+                        hub.publish(None, will.message, clock::now());
                     }
                 });
             }

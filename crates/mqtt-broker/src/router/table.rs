@@ -83,6 +83,9 @@ impl SubscribeOutcome {
 #[derive(Debug)]
 pub struct Matches<K> {
     subscribers: Vec<Subscriber<K>>,
+    /// How many filters contributed `subscribers`: a client appears at most once per filter,
+    /// so with one filter there is nothing to merge.
+    filters: usize,
     shared: Vec<SharedMatch<K>>,
     /// Scratch space of the trie walk, kept for its capacity.
     walk: Vec<WalkState>,
@@ -92,6 +95,7 @@ impl<K> Default for Matches<K> {
     fn default() -> Self {
         Matches {
             subscribers: Vec::new(),
+            filters: 0,
             shared: Vec::new(),
             walk: Vec::new(),
         }
@@ -109,6 +113,12 @@ impl<K> Matches<K> {
     /// Subscription Identifiers, spec 3.3.4) is the broker's choice [MQTT-3.3.4-2].
     pub fn subscribers(&self) -> &[Subscriber<K>] {
         &self.subscribers
+    }
+
+    /// Whether a client may appear more than once in [`Matches::subscribers`]: only when
+    /// several of the filters that matched have subscribers.
+    pub fn may_repeat_clients(&self) -> bool {
+        self.filters > 1
     }
 
     /// One member of each shared subscription group that matched, chosen round-robin.
@@ -140,6 +150,7 @@ impl<K> Matches<K> {
     /// Forgets the result, keeping the buffers.
     pub fn clear(&mut self) {
         self.subscribers.clear();
+        self.filters = 0;
         self.shared.clear();
     }
 }
@@ -474,11 +485,15 @@ impl<K: Clone + Eq + Hash> SubscriptionTable<K> {
         out.clear();
         let Matches {
             subscribers,
+            filters,
             shared,
             walk,
         } = out;
         let groups = &self.routes.groups;
         let mut collect = |slot: &Slot<K>| {
+            if !slot.subscribers.is_empty() {
+                *filters += 1;
+            }
             subscribers.extend_from_slice(&slot.subscribers);
             for &group in slot.groups() {
                 if let Some(member) = groups.get(group).and_then(Group::pick) {
