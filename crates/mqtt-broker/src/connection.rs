@@ -15,8 +15,7 @@ use mqtt_codec::{
     ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, ReasonCode,
 };
 use mqtt_session::{ConnectionState, Event};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tracing::{debug, error, info, warn};
 
@@ -41,11 +40,54 @@ pub(crate) async fn serve<S>(
     listener: Arc<Listener>,
     stream: S,
     peer: String,
-    shutdown: watch::Receiver<bool>,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    // Most connections live long and idle: the handshake's large, short-lived state (the
+    // CONNECT, its timers, the authentication) is boxed, so that it is freed once it is done
+    // rather than sized into the task for its whole life.
+    let handshake = Box::pin(handshake(
+        &hub,
+        listener_index,
+        &listener,
+        (&mut rd, &mut wr),
+        peer,
+        connect_timeout,
+        cert_username,
+    ));
+    let Some((mut conn, release, rbuf, decoder)) = handshake.await else {
+        return;
+    };
+    // Boxed too: the compiler sizes the task for its largest state, and inline the two
+    // phases did not share their space.
+    let ending = Box::pin(conn.run(&mut rd, &mut wr, rbuf, decoder)).await;
+    if hub.config().connection_messages {
+        match ending {
+            Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
+            Ending::TakenOver => {}
+            _ => info!("Client {} closed its connection.", conn.client.id()),
+        }
+    }
+    release.finish(ending);
+}
+
+/// Reads the CONNECT and has the hub accept it: the connection, ready to run, with what was
+/// read past the CONNECT; `None` if it was refused or failed (answered and logged here).
+async fn handshake<R, W>(
+    hub: &Arc<Hub>,
+    listener_index: usize,
+    listener: &Arc<Listener>,
+    (mut rd, mut wr): (&mut R, &mut W),
+    peer: String,
+    connect_timeout: Duration,
+    cert_username: Option<Result<String, ReasonCode>>,
+) -> Option<(Connection, Release, BytesMut, Decoder)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     // The limits in force when the connection starts apply to it until it ends (a reload on
     // SIGHUP applies to later connections).
@@ -53,8 +95,7 @@ pub(crate) async fn serve<S>(
     if config.connection_messages {
         info!("New connection from {peer} on port {}.", listener.port);
     }
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut rbuf = BytesMut::new();
     let mut decoder = Decoder::new_server();
     if let Some(max) = config.max_packet_size {
         decoder.set_max_packet_size(max as usize);
@@ -66,18 +107,18 @@ pub(crate) async fn serve<S>(
     .await
     {
         Ok(Ok(Some(Packet::Connect(c)))) => c,
-        Ok(Ok(_)) => return,
+        Ok(Ok(_)) => return None,
         Ok(Err(ReadError::Decode(e))) => {
             refuse_malformed(&mut wr, &e, &peer).await;
-            return;
+            return None;
         }
         Ok(Err(ReadError::Io(e))) => {
             debug!("Socket error on new connection from {peer}: {e}");
-            return;
+            return None;
         }
         Err(_) => {
             info!("Client {peer} did not send CONNECT in time, closing.");
-            return;
+            return None;
         }
     };
     let mut connect = connect;
@@ -90,7 +131,7 @@ pub(crate) async fn serve<S>(
             }
             Err(_) => {
                 info!("Client {peer}: its certificate subject is not a valid username; closing.");
-                return;
+                return None;
             }
         },
         Some(Err(code)) => {
@@ -112,26 +153,26 @@ pub(crate) async fn serve<S>(
                 connect.protocol,
             )
             .await;
-            return;
+            return None;
         }
     }
     // A password means a PBKDF2 check whose cost the password file sets (its iteration count):
     // run it on the blocking pool, so that a slow hash or a flood of logins never stalls the
     // workers that serve everyone else.
     let decided = if connect.password.is_some() {
-        let (hub, listener, peer) = (Arc::clone(&hub), Arc::clone(&listener), peer.clone());
+        let (hub, listener, peer) = (Arc::clone(hub), Arc::clone(listener), peer.clone());
         let connect = connect.clone();
         tokio::task::spawn_blocking(move || hub.connect(&connect, listener_index, &listener, &peer))
             .await
     } else {
-        Ok(hub.connect(&connect, listener_index, &listener, &peer))
+        Ok(hub.connect(&connect, listener_index, listener, &peer))
     };
     let decided = match decided {
         Ok(decided) => decided,
         Err(e) => {
             // The check panicked (a bug): refuse this client, keep serving the others.
             error!("Error: authenticating the client from {peer} failed: {e}");
-            return;
+            return None;
         }
     };
     let accepted = match decided {
@@ -143,7 +184,7 @@ pub(crate) async fn serve<S>(
                 connect.protocol,
             )
             .await;
-            return;
+            return None;
         }
     };
     if config.connection_messages {
@@ -151,35 +192,26 @@ pub(crate) async fn serve<S>(
     }
     // From here on the session belongs to this connection: released however the task ends.
     let release = Release {
-        hub: Arc::clone(&hub),
+        hub: Arc::clone(hub),
         client: accepted.client.clone(),
         conn_id: accepted.conn_id,
         done: false,
     };
-    let mut conn = Connection {
-        hub: Arc::clone(&hub),
+    let conn = Connection {
+        hub: Arc::clone(hub),
         client: accepted.client,
         conn_id: accepted.conn_id,
         version: connect.protocol,
         max_qos: listener.max_qos,
         mount_point: listener.mount_point.clone(),
         message_size_limit: config.message_size_limit.unwrap_or(0) as usize,
-        wbuf: BytesMut::with_capacity(4096),
+        wbuf: BytesMut::new(),
         congested: Vec::new(),
         paused_until: None,
         now: clock::now(),
         events: Vec::new(),
     };
-    drop(config);
-    let ending = conn.run(&mut rd, &mut wr, rbuf, decoder, shutdown).await;
-    if hub.config().connection_messages {
-        match ending {
-            Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
-            Ending::TakenOver => {}
-            _ => info!("Client {} closed its connection.", conn.client.id()),
-        }
-    }
-    release.finish(ending);
+    Some((conn, release, rbuf, decoder))
 }
 
 /// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
@@ -257,10 +289,46 @@ async fn read_packet<R: AsyncRead + Unpin>(
         if let Some(p) = decoder.decode(buf).map_err(ReadError::Decode)? {
             return Ok(Some(p));
         }
-        if rd.read_buf(buf).await.map_err(ReadError::Io)? == 0 {
+        if read_some(rd, buf).await.map_err(ReadError::Io)? == 0 {
             return Ok(None);
         }
     }
+}
+
+/// Largest read at once: what one worker thread's scratch buffer holds.
+const READ_SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    /// Where every connection of a worker thread reads. A connection waits for its socket
+    /// without a read buffer of its own, which is most of what an idle connection would
+    /// otherwise cost; what arrives is copied into `buf`, sized to it.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_SCRATCH].into_boxed_slice());
+}
+
+/// Reads what the socket has (at least one byte, or 0 at end of stream) and appends it to
+/// `buf`. Each poll borrows the thread's scratch buffer only for its own duration, so
+/// connections (tasks) sharing a thread never hold it across an `.await`.
+async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        SCRATCH.with(|scratch| {
+            let mut own;
+            let mut borrowed = scratch.try_borrow_mut();
+            let space: &mut [u8] = match borrowed.as_deref_mut() {
+                Ok(s) => s,
+                // Re-entered from within a read (not done today): a buffer of its own.
+                Err(_) => {
+                    own = vec![0; 4096];
+                    &mut own
+                }
+            };
+            let mut read = tokio::io::ReadBuf::new(space);
+            std::task::ready!(std::pin::Pin::new(&mut *rd).poll_read(cx, &mut read))?;
+            buf.extend_from_slice(read.filled());
+            std::task::Poll::Ready(Ok(read.filled().len()))
+        })
+    })
+    .await
 }
 
 /// A bad first packet: MQTT 5 clients get a CONNACK with the reason (spec 4.13), others are
@@ -330,10 +398,7 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Resolves when `client` drained below its limit or made progress writing (or at once if it
 /// is not congested any more).
-async fn drained(client: Option<&ClientRef>) {
-    let Some(client) = client else {
-        return std::future::pending().await;
-    };
+async fn drained(client: &ClientRef) {
     let notified = client.0.drained.notified();
     tokio::pin!(notified);
     // Registered before looking, so that a release between the look and the wait is seen.
@@ -379,7 +444,6 @@ impl Connection {
         wr: &mut W,
         mut rbuf: BytesMut,
         mut decoder: Decoder,
-        mut shutdown: watch::Receiver<bool>,
     ) -> Ending
     where
         R: AsyncRead + Unpin,
@@ -395,9 +459,19 @@ impl Connection {
         let origin = (tokio::time::Instant::now(), clock::now());
         let timer = tokio::time::sleep_until(origin.0);
         tokio::pin!(timer);
-        let mut armed: Option<mqtt_session::Instant> = None;
+        let mut armed: Option<tokio::time::Instant> = None;
+        let mut shutdown_seen = false;
         loop {
             self.now = clock::now();
+            if !shutdown_seen && self.hub.is_shutting_down() {
+                // Server shutdown (`Hub::begin_shutdown` woke us): DISCONNECT 0x8B in MQTT 5.
+                shutdown_seen = true;
+                let mut st = self.client.0.lock();
+                if st.owner == Some(self.conn_id) {
+                    st.session
+                        .disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
+                }
+            }
             // Packets already buffered (they may have arrived with CONNECT), unless a
             // subscriber they went to must catch up first.
             loop {
@@ -430,6 +504,12 @@ impl Connection {
                     }
                 }
             }
+            if rbuf.is_empty() && rbuf.capacity() != 0 {
+                // Everything read was handled: an idle connection holds no read buffer, nor
+                // room for events.
+                rbuf = BytesMut::new();
+                self.events = Vec::new();
+            }
             let before = self.wbuf.len();
             let (closing, deadline) = match self.collect_output() {
                 Some(out) => out,
@@ -457,18 +537,24 @@ impl Connection {
                 .await;
                 return ending;
             }
-            if let Some(deadline) = deadline {
-                if armed.is_none_or(|a| deadline < a) {
-                    let at = origin.0 + clock::until(origin.1, deadline);
+            let waiting_on = self.congested_target();
+            // One timer serves the session's deadline and the end of a pause.
+            let session_at = deadline.map(|d| origin.0 + clock::until(origin.1, d));
+            let wake_at = match (session_at, self.paused_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(at) = wake_at {
+                if armed.is_none_or(|a| at < a) {
                     timer.as_mut().reset(at);
-                    armed = Some(deadline);
+                    armed = Some(at);
                 }
             }
-            let waiting_on = self.congested_target();
-            let pause_ends = self.paused_until;
+            // Boxed: only a paused connection pays for the wait's state.
+            let mut drain_wait = waiting_on.as_ref().map(|c| Box::pin(drained(c)));
             let writing = !self.wbuf.is_empty();
             tokio::select! {
-                read = rd.read_buf(&mut rbuf), if waiting_on.is_none() => match read {
+                read = read_some(rd, &mut rbuf), if waiting_on.is_none() => match read {
                     Ok(0) => return Ending::Abnormal,
                     Ok(_) => {}
                     Err(e) => {
@@ -480,6 +566,10 @@ impl Connection {
                     Ok(Some(0)) => return Ending::Abnormal,
                     Ok(Some(n)) => {
                         self.wbuf.advance(n);
+                        if self.wbuf.is_empty() {
+                            // Nothing held for an idle connection (see `read_some`).
+                            self.wbuf = BytesMut::new();
+                        }
                         unflushed = true;
                         if self.client.0.watched.load(AtomicOrdering::Relaxed) {
                             // Progress: publishers waiting on this client look again.
@@ -492,32 +582,29 @@ impl Connection {
                         return Ending::Abnormal;
                     }
                 },
-                () = drained(waiting_on.as_ref()), if waiting_on.is_some() => {
+                () = maybe(drain_wait.as_mut()), if drain_wait.is_some() => {
                     // It made progress: wait longer if it is still behind.
                     self.paused_until =
                         Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
-                () = sleep_until(pause_ends), if waiting_on.is_some() => {
-                    debug!(
-                        "Client {}: a subscriber made no progress for {:?}; reading again.",
-                        self.client.id(),
-                        PAUSE_WITHOUT_PROGRESS
-                    );
-                    self.congested.clear();
-                    self.paused_until = None;
-                }
                 () = self.client.0.wake.notified() => {}
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
+                    if self
+                        .paused_until
+                        .is_some_and(|p| p <= tokio::time::Instant::now())
+                    {
+                        debug!(
+                            "Client {}: a subscriber made no progress for {:?}; reading again.",
+                            self.client.id(),
+                            PAUSE_WITHOUT_PROGRESS
+                        );
+                        self.congested.clear();
+                        self.paused_until = None;
+                    }
                     let mut st = self.client.0.lock();
                     if st.owner == Some(self.conn_id) {
                         st.session.handle_timeout(clock::now());
-                    }
-                }
-                _ = shutdown.changed() => {
-                    let mut st = self.client.0.lock();
-                    if st.owner == Some(self.conn_id) {
-                        st.session.disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
                     }
                 }
             }
@@ -835,11 +922,10 @@ fn drain_events(st: &mut crate::client::ClientState, events: &mut Vec<Event>) {
     }
 }
 
-/// Sleeps until `at`, or forever without one. Nothing is set up before the first poll, so a
-/// disabled `select!` branch costs nothing.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Awaits `f`, or forever without one.
+async fn maybe<F: std::future::Future<Output = ()> + Unpin>(f: Option<&mut F>) {
+    match f {
+        Some(f) => f.await,
         None => std::future::pending().await,
     }
 }

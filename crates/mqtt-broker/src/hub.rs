@@ -97,6 +97,8 @@ pub struct Hub {
     auth: RwLock<Arc<AuthState>>,
     /// The persistence store (`persistence true`), set once at start-up.
     store: std::sync::OnceLock<Store>,
+    /// Set when the server stops: connections then send DISCONNECT 0x8B and close.
+    shutting_down: AtomicBool,
 }
 
 impl Hub {
@@ -114,7 +116,22 @@ impl Hub {
             next_conn_id: AtomicU64::new(1),
             auth: RwLock::new(Arc::new(AuthState::default())),
             store: std::sync::OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// Tells every connected client's connection that the server is stopping. A connection
+    /// whose session is not in the client map yet sees the flag on its first turn.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for client in self.clients().values() {
+            client.0.wake.notify_one();
+        }
+    }
+
+    /// Whether [`Hub::begin_shutdown`] was called.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
     }
 
     /// The configuration in force.

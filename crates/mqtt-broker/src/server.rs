@@ -197,16 +197,9 @@ impl Broker {
         let mut accept_loops = JoinSet::new();
         for (index, socket) in listeners {
             let hub = Arc::clone(&hub);
-            let shutdown = shutdown_tx.subscribe();
             let conn_tx = conn_tx.clone();
-            accept_loops.spawn(accept_loop(
-                hub,
-                index,
-                socket,
-                shutdown,
-                conn_tx,
-                connect_timeout,
-            ));
+            // Aborted at shutdown.
+            accept_loops.spawn(accept_loop(hub, index, socket, conn_tx, connect_timeout));
         }
         drop(conn_tx);
         let sys = tokio::spawn(crate::sys::run(Arc::clone(&hub), shutdown_tx.subscribe()));
@@ -227,6 +220,9 @@ impl Broker {
                 _ = shutdown.changed() => break,
             }
         }
+        // Connected clients are told through their own wake-up: a shared signal would have
+        // every connection register with it on every turn of its loop.
+        hub.begin_shutdown();
         accept_loops.abort_all();
         sys.abort();
         // Connections see the same shutdown signal and close themselves.
@@ -330,7 +326,6 @@ async fn accept_loop(
     hub: Arc<Hub>,
     index: usize,
     socket: Socket,
-    shutdown: watch::Receiver<bool>,
     conn_tx: UnboundedSender<ConnFuture>,
     connect_timeout: std::time::Duration,
 ) {
@@ -340,6 +335,7 @@ async fn accept_loop(
         .and_then(|l| l.max_connections)
         .map(|n| Arc::new(Semaphore::new(n)));
     let mut tls = TlsState::new(&hub, hub.listener(index).as_deref());
+    let mut current: Option<(Arc<crate::config::Config>, Arc<Listener>)> = None;
     loop {
         let (stream, peer) = match socket.accept().await {
             Ok(s) => s,
@@ -351,9 +347,17 @@ async fn accept_loop(
             }
         };
         // The listener's options as the configuration in force has them (security options
-        // change on reload).
-        let Some(listener) = hub.listener(index) else {
-            return;
+        // change on reload); one copy per configuration, shared by its connections.
+        let config = hub.config();
+        let listener = match &current {
+            Some((c, l)) if Arc::ptr_eq(c, &config) => Arc::clone(l),
+            _ => {
+                let Some(l) = config.listeners.get(index).cloned().map(Arc::new) else {
+                    return;
+                };
+                current = Some((config, Arc::clone(&l)));
+                l
+            }
         };
         let permit = match &limit {
             Some(sem) => match Arc::clone(sem).try_acquire_owned() {
@@ -382,7 +386,6 @@ async fn accept_loop(
                         (index, listener),
                         stream,
                         peer,
-                        shutdown.clone(),
                         connect_timeout,
                         permit,
                     )
@@ -392,7 +395,6 @@ async fn accept_loop(
                         (index, listener),
                         (stream, acceptor),
                         peer,
-                        shutdown.clone(),
                         connect_timeout,
                         permit,
                     )
@@ -403,7 +405,6 @@ async fn accept_loop(
                 (index, listener),
                 stream,
                 peer,
-                shutdown.clone(),
                 connect_timeout,
                 permit,
             ),
@@ -412,7 +413,6 @@ async fn accept_loop(
                 (index, listener),
                 (stream, acceptor),
                 peer,
-                shutdown.clone(),
                 connect_timeout,
                 permit,
             ),
@@ -431,7 +431,6 @@ fn connection_task<S>(
     (listener_index, listener): (usize, Arc<Listener>),
     stream: S,
     peer: String,
-    shutdown: watch::Receiver<bool>,
     connect_timeout: std::time::Duration,
     permit: Option<OwnedSemaphorePermit>,
 ) -> ConnFuture
@@ -446,7 +445,6 @@ where
             listener,
             stream,
             peer,
-            shutdown,
             connect_timeout,
             None,
         )
@@ -464,7 +462,6 @@ fn layered_task<S>(
     (listener_index, listener): (usize, Arc<Listener>),
     (stream, acceptor): (S, Option<tokio_rustls::TlsAcceptor>),
     peer: String,
-    shutdown: watch::Receiver<bool>,
     connect_timeout: std::time::Duration,
     permit: Option<OwnedSemaphorePermit>,
 ) -> ConnFuture
@@ -522,7 +519,6 @@ where
             listener,
             stream,
             peer,
-            shutdown,
             connect_timeout,
             cert_username,
         )
@@ -771,7 +767,6 @@ mod tests {
                 (index, Arc::clone(&listener)),
                 fragile,
                 "in-memory".to_owned(),
-                shutdown.subscribe(),
                 connection::CONNECT_TIMEOUT,
                 None,
             ))
