@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use std::time::Duration;
 
 use mqtt_codec::{
@@ -87,14 +90,15 @@ pub struct Hub {
     /// (exclusively) by a reload while it swaps the configuration and checks who stays.
     admission_gate: RwLock<()>,
     clients: Mutex<HashMap<Arc<str>, ClientRef>>,
-    subscriptions: RwLock<SubscriptionTable<ClientRef>>,
+    /// Read on every PUBLISH by every worker: each reader locks only its own shard.
+    subscriptions: ShardedLock<SubscriptionTable<ClientRef>>,
     retained: RwLock<RetainedStore>,
     /// When retained messages with a Message Expiry Interval expire (spec 3.3.2.3.3).
     retained_expiry: Mutex<HashMap<TopicName, mqtt_session::Instant>>,
     pub(crate) metrics: Metrics,
     next_conn_id: AtomicU64,
     /// The password and ACL files in force, replaced as a whole on reload.
-    auth: RwLock<Arc<AuthState>>,
+    auth: ArcSwap<AuthState>,
     /// The persistence store (`persistence true`), set once at start-up.
     store: std::sync::OnceLock<Store>,
     /// Set when the server stops: connections then send DISCONNECT 0x8B and close.
@@ -109,12 +113,12 @@ impl Hub {
             admission_gate: RwLock::new(()),
             config: tokio::sync::watch::Sender::new(config),
             clients: Mutex::new(HashMap::new()),
-            subscriptions: RwLock::new(SubscriptionTable::default()),
+            subscriptions: ShardedLock::new(SubscriptionTable::default()),
             retained: RwLock::new(RetainedStore::default()),
             retained_expiry: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             next_conn_id: AtomicU64::new(1),
-            auth: RwLock::new(Arc::new(AuthState::default())),
+            auth: ArcSwap::from_pointee(AuthState::default()),
             store: std::sync::OnceLock::new(),
             shutting_down: AtomicBool::new(false),
         })
@@ -141,7 +145,7 @@ impl Hub {
 
     /// The password and ACL files in force.
     pub(crate) fn auth(&self) -> Arc<AuthState> {
-        Arc::clone(&self.auth.read().unwrap_or_else(|p| p.into_inner()))
+        self.auth.load_full()
     }
 
     /// Reads the password and ACL files of the configuration in force (at start-up).
@@ -151,7 +155,7 @@ impl Hub {
     /// One line naming the file and line that cannot be used; nothing changes then.
     pub fn load_security_files(&self) -> Result<(), String> {
         let loaded = AuthState::load(&self.config())?;
-        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        self.auth.store(Arc::new(loaded));
         Ok(())
     }
 
@@ -179,7 +183,7 @@ impl Hub {
         let auth = Arc::new(
             AuthState::load(&reloaded.config).map_err(crate::config::ReloadError::SecurityFile)?,
         );
-        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&auth);
+        self.auth.store(Arc::clone(&auth));
         self.upgrade_outgoing_qos
             .store(reloaded.config.upgrade_outgoing_qos, Ordering::Relaxed);
         let config = Arc::new(reloaded.config);
@@ -228,11 +232,11 @@ impl Hub {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn subscriptions_read(&self) -> std::sync::RwLockReadGuard<'_, SubscriptionTable<ClientRef>> {
+    fn subscriptions_read(&self) -> ShardedLockReadGuard<'_, SubscriptionTable<ClientRef>> {
         self.subscriptions.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn subscriptions_write(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionTable<ClientRef>> {
+    fn subscriptions_write(&self) -> ShardedLockWriteGuard<'_, SubscriptionTable<ClientRef>> {
         self.subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -645,7 +649,8 @@ impl Hub {
         drop(table);
         matches.clear();
         let mut routed = Routed::default();
-        let auth = self.auth();
+        // A guard, not a clone: no reference count shared by all cores is touched.
+        let auth = self.auth.load();
         for (client, delivery) in targets.drain(..) {
             let group = delivery.group;
             let mut out =
@@ -708,12 +713,9 @@ impl Hub {
 
     /// Whether a connected client may publish to `topic` (its `acl_file`).
     pub(crate) fn may_publish(&self, client: &ClientRef, topic: &str) -> bool {
-        let (listener, username) = {
-            let st = client.0.lock();
-            (st.listener, st.username.clone())
-        };
-        self.auth()
-            .may_write(listener, client.id(), username.as_deref(), topic)
+        let auth = self.auth.load();
+        let st = client.0.lock();
+        auth.may_write(st.listener, client.id(), st.username.as_deref(), topic)
     }
 
     /// Publishes a message of the broker's own ($SYS), without counting it as received.

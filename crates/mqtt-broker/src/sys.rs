@@ -85,6 +85,7 @@ fn update(
 ) {
     let m = &hub.metrics;
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let sum = |c: &crate::metrics::Counter| c.get();
     let sessions = hub.session_count() as u64;
     let connected = get(&m.clients_connected);
     let values: Vec<(&str, String)> = vec![
@@ -101,18 +102,18 @@ fn update(
         ),
         ("clients/total", sessions.to_string()),
         ("clients/maximum", get(&m.clients_maximum).to_string()),
-        ("messages/received", get(&m.messages_received).to_string()),
-        ("messages/sent", get(&m.messages_sent).to_string()),
-        ("bytes/received", get(&m.bytes_received).to_string()),
-        ("bytes/sent", get(&m.bytes_sent).to_string()),
+        ("messages/received", sum(&m.messages_received).to_string()),
+        ("messages/sent", sum(&m.messages_sent).to_string()),
+        ("bytes/received", sum(&m.bytes_received).to_string()),
+        ("bytes/sent", sum(&m.bytes_sent).to_string()),
         (
             "publish/messages/received",
-            get(&m.publish_received).to_string(),
+            sum(&m.messages_received).to_string(),
         ),
-        ("publish/messages/sent", get(&m.publish_sent).to_string()),
+        ("publish/messages/sent", sum(&m.messages_sent).to_string()),
         (
             "publish/messages/dropped",
-            get(&m.messages_dropped).to_string(),
+            sum(&m.messages_dropped).to_string(),
         ),
         ("subscriptions/count", hub.subscription_count().to_string()),
         ("retained messages/count", hub.retained_count().to_string()),
@@ -122,12 +123,12 @@ fn update(
     }
     let secs = f64::from(interval);
     for (name, total) in [
-        ("messages/received", get(&m.messages_received)),
-        ("messages/sent", get(&m.messages_sent)),
-        ("publish/received", get(&m.publish_received)),
-        ("publish/sent", get(&m.publish_sent)),
-        ("bytes/received", get(&m.bytes_received)),
-        ("bytes/sent", get(&m.bytes_sent)),
+        ("messages/received", sum(&m.messages_received)),
+        ("messages/sent", sum(&m.messages_sent)),
+        ("publish/received", sum(&m.messages_received)),
+        ("publish/sent", sum(&m.messages_sent)),
+        ("bytes/received", sum(&m.bytes_received)),
+        ("bytes/sent", sum(&m.bytes_sent)),
         ("connections", get(&m.clients_total_connects)),
     ] {
         let averages = loads.entry(name).or_default().update(total, secs);
