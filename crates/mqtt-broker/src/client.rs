@@ -33,7 +33,8 @@ pub(crate) struct ClientState {
     /// Increases with every new connection, so that delayed actions (will delay, session expiry)
     /// can tell whether the client came back in the meantime.
     pub(crate) generation: u64,
-    pub(crate) will: Option<Will>,
+    /// Boxed: most clients have none, and every session carries the field.
+    pub(crate) will: Option<Box<Will>>,
     pub(crate) version: ProtocolVersion,
     pub(crate) username: Option<String>,
     /// MQTT 3.1/3.1.1 Clean Session, or MQTT 5 Clean Start.

@@ -42,9 +42,12 @@ pub(crate) async fn serve<S>(
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
+    max_connections_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // Held until the connection ends.
+    let _permit = max_connections_permit;
     let (mut rd, mut wr) = tokio::io::split(stream);
     // Most connections live long and idle: the handshake's large, short-lived state (the
     // CONNECT, its timers, the authentication) is boxed, so that it is freed once it is done
@@ -58,12 +61,12 @@ pub(crate) async fn serve<S>(
         connect_timeout,
         cert_username,
     ));
-    let Some((mut conn, release, rbuf, decoder)) = handshake.await else {
+    let Some((mut conn, release)) = handshake.await else {
         return;
     };
     // Boxed too: the compiler sizes the task for its largest state, and inline the two
     // phases did not share their space.
-    let ending = Box::pin(conn.run(&mut rd, &mut wr, rbuf, decoder)).await;
+    let ending = Box::pin(conn.run(&mut rd, &mut wr)).await;
     if hub.config().connection_messages {
         match ending {
             Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
@@ -84,7 +87,7 @@ async fn handshake<R, W>(
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
-) -> Option<(Connection, Release, BytesMut, Decoder)>
+) -> Option<(Box<Connection>, Release)>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -197,7 +200,7 @@ where
         conn_id: accepted.conn_id,
         done: false,
     };
-    let conn = Connection {
+    let conn = Box::new(Connection {
         hub: Arc::clone(hub),
         client: accepted.client,
         conn_id: accepted.conn_id,
@@ -210,8 +213,10 @@ where
         paused_until: None,
         now: clock::now(),
         events: Vec::new(),
-    };
-    Some((conn, release, rbuf, decoder))
+        rbuf,
+        decoder,
+    });
+    Some((conn, release))
 }
 
 /// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
@@ -383,6 +388,9 @@ struct Connection {
     /// The session's events, taken out under its lock and handled after; kept for its
     /// capacity.
     events: Vec<Event>,
+    /// Bytes read and not decoded yet (a packet's beginning).
+    rbuf: BytesMut,
+    decoder: Decoder,
 }
 
 /// How long a publisher's connection stops reading for subscribers that make no progress at
@@ -438,13 +446,7 @@ impl Connection {
     /// connection then stops until those subscribers catch up, or made no progress for
     /// [`PAUSE_WITHOUT_PROGRESS`]. TCP then slows the publisher down, and nothing it was told
     /// was received gets dropped (Mosquitto drops at `max_queued_messages` instead).
-    async fn run<R, W>(
-        &mut self,
-        rd: &mut R,
-        wr: &mut W,
-        mut rbuf: BytesMut,
-        mut decoder: Decoder,
-    ) -> Ending
+    async fn run<R, W>(&mut self, rd: &mut R, wr: &mut W) -> Ending
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
@@ -478,7 +480,7 @@ impl Connection {
                 if !self.congested.is_empty() && self.congested_target().is_some() {
                     break;
                 }
-                match decoder.decode(&mut rbuf) {
+                match self.decoder.decode(&mut self.rbuf) {
                     Ok(Some(packet)) => {
                         if let Step::Close(ending) = self.handle_packet(packet) {
                             self.flush(wr).await;
@@ -504,10 +506,10 @@ impl Connection {
                     }
                 }
             }
-            if rbuf.is_empty() && rbuf.capacity() != 0 {
+            if self.rbuf.is_empty() && self.rbuf.capacity() != 0 {
                 // Everything read was handled: an idle connection holds no read buffer, nor
                 // room for events.
-                rbuf = BytesMut::new();
+                self.rbuf = BytesMut::new();
                 self.events = Vec::new();
             }
             let before = self.wbuf.len();
@@ -554,7 +556,7 @@ impl Connection {
             let mut drain_wait = waiting_on.as_ref().map(|c| Box::pin(drained(c)));
             let writing = !self.wbuf.is_empty();
             tokio::select! {
-                read = read_some(rd, &mut rbuf), if waiting_on.is_none() => match read {
+                read = read_some(rd, &mut self.rbuf), if waiting_on.is_none() => match read {
                     Ok(0) => return Ending::Abnormal,
                     Ok(_) => {}
                     Err(e) => {
@@ -859,6 +861,10 @@ impl Connection {
         }
         let mut events = std::mem::take(&mut self.events);
         drain_events(&mut st, &mut events);
+        if self.rbuf.is_empty() {
+            // Quiet for now: the session gives back the room its queues grew to.
+            st.session.shrink_idle();
+        }
         let closed = st.session.connection_state() == ConnectionState::Closed;
         let deadline = st.session.poll_timeout();
         drop(st);

@@ -517,7 +517,8 @@ impl Hub {
                     .into(),
                 },
                 delay: w.properties.will_delay_interval.unwrap_or(0),
-            });
+            })
+            .map(Box::new);
         if let Err(e) = st.session.accept(now, connect, connack) {
             // The previous owner was detached above; this cannot happen, but never panic.
             tracing::error!("Error: cannot accept {client_id}: {e}");

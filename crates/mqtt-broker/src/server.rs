@@ -437,19 +437,17 @@ fn connection_task<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    Box::pin(async move {
-        let _permit = permit;
-        connection::serve(
-            hub,
-            listener_index,
-            listener,
-            stream,
-            peer,
-            connect_timeout,
-            None,
-        )
-        .await;
-    })
+    // No wrapping `async` block: it would keep a second copy of every argument in the task.
+    Box::pin(connection::serve(
+        hub,
+        listener_index,
+        listener,
+        stream,
+        peer,
+        connect_timeout,
+        None,
+        permit,
+    ))
 }
 
 /// The task of a connection on a TLS or WebSocket listener: the TLS handshake (if `acceptor`),
@@ -521,6 +519,7 @@ where
             peer,
             connect_timeout,
             cert_username,
+            None,
         )
         .await;
     })

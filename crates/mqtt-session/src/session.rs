@@ -1299,6 +1299,31 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Frees the room of the session's empty queues (packets to send, events, queued and
+    /// in-flight messages). A server holding many idle sessions calls it when a connection
+    /// goes quiet: a queue keeps the capacity of its busiest moment otherwise.
+    ///
+    /// ```
+    /// use mqtt_session::{Config, Session};
+    /// let mut s = Session::new_server(Config::default());
+    /// s.shrink_idle();
+    /// assert!(s.poll_transmit(mqtt_session::Instant::from_millis(0)).is_none());
+    /// ```
+    pub fn shrink_idle(&mut self) {
+        fn free<T>(q: &mut VecDeque<T>) {
+            if q.is_empty() && q.capacity() != 0 {
+                *q = VecDeque::new();
+            }
+        }
+        free(&mut self.transmit);
+        free(&mut self.events);
+        free(&mut self.out.queue);
+        free(&mut self.out.inflight);
+        if self.inbound.is_empty() && self.inbound.capacity() != 0 {
+            self.inbound = Vec::new();
+        }
+    }
+
     /// Outgoing messages not yet completed: in flight (not yet acknowledged with PUBREC or
     /// PUBACK) and queued, in order. A broker uses it to hand a shared subscription's messages to
     /// another member when this session ends (spec 4.8.2).
