@@ -9,6 +9,11 @@
 //! broker, `mqtt_cli::args::command` for the three clients, `mqtt_cli::bench::options` for
 //! `mqtt-bench`. `mqtt-passwd` parses its options by hand, as `mosquitto_passwd` does; its
 //! command is described here, option for option with its usage text.
+//!
+//! `cargo run --release -p xtask -- bench-compare [OPTIONS]`: the side-by-side broker benchmark
+//! (mqtt-broker, Mosquitto, rumqttd); see [`compare`] and `bench/compare.sh`.
+
+mod compare;
 
 use std::fs;
 use std::io;
@@ -151,6 +156,9 @@ fn generate(out: &Path) -> io::Result<Vec<PathBuf>> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench-compare") {
+        return compare::main(&workspace_root(), args.get(1..).unwrap_or_default());
+    }
     match args
         .iter()
         .map(String::as_str)
@@ -175,7 +183,10 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: cargo run -p xtask -- dist-assets [DIR]");
+            eprintln!(
+                "usage: cargo run -p xtask -- dist-assets [DIR]\n       \
+                 cargo run --release -p xtask -- bench-compare [--help | OPTIONS]"
+            );
             ExitCode::from(2)
         }
     }
