@@ -107,7 +107,8 @@ fn defaults_are_mosquitto_2_0() {
     assert!(c.log.timestamp);
     assert_eq!(c.log.timestamp_format, None);
     assert!(c.connection_messages);
-    assert!(!c.set_tcp_nodelay);
+    // Unlike Mosquitto (docs/migrating-from-mosquitto.md).
+    assert!(c.set_tcp_nodelay);
     assert!(!c.persistence.enabled);
     assert_eq!(c.persistence.location, None);
     assert_eq!(c.persistence.file, "mqtt-broker.db");
@@ -684,7 +685,7 @@ fn every_global_option() {
          pid_file /run/mqtt.pid\n\
          queue_qos0_messages true\n\
          retain_available false\n\
-         set_tcp_nodelay true\n\
+         set_tcp_nodelay false\n\
          sys_interval 0\n\
          upgrade_outgoing_qos true\n\
          user nobody\n",
@@ -722,7 +723,7 @@ fn every_global_option() {
     assert_eq!(c.pid_file, Some(PathBuf::from("/run/mqtt.pid")));
     assert!(c.queue_qos0_messages);
     assert!(!c.retain_available);
-    assert!(c.set_tcp_nodelay);
+    assert!(!c.set_tcp_nodelay);
     assert_eq!(c.sys_interval, 0);
     assert!(c.upgrade_outgoing_qos);
     assert_eq!(c.user, "nobody");
