@@ -568,11 +568,26 @@ impl Connection {
                     Ok(Some(0)) => return Ending::Abnormal,
                     Ok(Some(n)) => {
                         self.wbuf.advance(n);
+                        unflushed = true;
                         if self.wbuf.is_empty() {
                             // Nothing held for an idle connection (see `read_some`).
                             self.wbuf = BytesMut::new();
+                            // One poll of flush, rather than a turn of the loop for it: done at
+                            // once on TCP (a no-op); a layered transport that cannot finish
+                            // now is flushed by the branch above.
+                            let flushed = std::future::poll_fn(|cx| {
+                                std::task::Poll::Ready(std::pin::Pin::new(&mut *wr).poll_flush(cx))
+                            })
+                            .await;
+                            match flushed {
+                                std::task::Poll::Ready(Ok(())) => unflushed = false,
+                                std::task::Poll::Ready(Err(e)) => {
+                                    debug!("Socket error on client {}: {e}", self.client.id());
+                                    return Ending::Abnormal;
+                                }
+                                std::task::Poll::Pending => {}
+                            }
                         }
-                        unflushed = true;
                         if self.client.0.watched.load(AtomicOrdering::Relaxed) {
                             // Progress: publishers waiting on this client look again.
                             self.client.0.release_waiters();
