@@ -39,7 +39,8 @@ fn shard_index() -> usize {
     INDEX.with(|i| *i)
 }
 
-/// Broker-wide counters, updated on the hot path without contention (see [`Counter`]).
+/// Broker-wide counters, updated on the hot path without contention (message counters are
+/// sharded per thread).
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub(crate) clients_connected: AtomicU64,

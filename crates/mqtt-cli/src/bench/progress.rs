@@ -81,7 +81,7 @@ pub fn line(
 }
 
 /// Prints the progress line every second until `stop` becomes true: rewritten in place when
-/// stderr is a terminal, one line each time otherwise. `subscriptions`: see [`line`].
+/// stderr is a terminal, one line each time otherwise. `subscriptions`: see [`line()`].
 pub async fn run(
     shared: Arc<Shared>,
     clients: u64,
