@@ -496,12 +496,8 @@ impl Connection {
                         if self.version.is_v5() {
                             let d = Packet::from(Disconnect::new(e.reason_code()));
                             let _ = d.encode(self.version, &mut self.wbuf);
-                            let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
-                                wr.write_all(&self.wbuf).await?;
-                                wr.flush().await
-                            })
-                            .await;
                         }
+                        self.close(wr).await;
                         return Ending::Abnormal;
                     }
                 }
@@ -531,12 +527,7 @@ impl Connection {
                 }
             }
             if let Some(ending) = closing {
-                self.take_rest();
-                let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
-                    wr.write_all(&self.wbuf).await?;
-                    wr.shutdown().await
-                })
-                .await;
+                self.close(wr).await;
                 return ending;
             }
             let waiting_on = self.congested_target();
@@ -855,9 +846,12 @@ impl Connection {
             return None;
         }
         let mut sent_flow = false;
+        let closed = st.session.connection_state() == ConnectionState::Closed;
         // Past the high-water mark packets stay in the session, where they count toward its
-        // backlog (and so slow publishers down) until the socket takes what is written.
-        while self.wbuf.len() < WRITE_HIGH_WATER {
+        // backlog (and so slow publishers down) until the socket takes what is written. A
+        // closing session's last packets (its DISCONNECT) all go.
+        let limit = if closed { usize::MAX } else { WRITE_HIGH_WATER };
+        while self.wbuf.len() < limit {
             let Some(p) = st.session.poll_transmit(now) else {
                 break;
             };
@@ -880,7 +874,6 @@ impl Connection {
             // Quiet for now: the session gives back the room its queues grew to.
             st.session.shrink_idle();
         }
-        let closed = st.session.connection_state() == ConnectionState::Closed;
         let deadline = st.session.poll_timeout();
         drop(st);
         let mut closing = closed.then_some(Ending::Abnormal);
@@ -893,23 +886,20 @@ impl Connection {
         Some((closing, deadline))
     }
 
-    /// Encodes whatever the session still has to send, past the high-water mark: the
-    /// connection is closing and its last packets (a DISCONNECT) must not stay behind.
-    fn take_rest(&mut self) {
-        let now = clock::now();
-        let mut st = self.client.0.lock();
-        if st.owner != Some(self.conn_id) {
-            return;
-        }
-        while let Some(p) = st.session.poll_transmit(now) {
-            let _ = p.encode(self.version, &mut self.wbuf);
-        }
-    }
-
+    /// Sends what the session has left (unless another connection took it over, or its state
+    /// could not be made durable) and closes.
     async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
         let open = self.collect_output().is_some();
-        self.take_rest();
-        if open && !self.wbuf.is_empty() && self.hub.store_barrier().await {
+        if !open || (!self.wbuf.is_empty() && !self.hub.store_barrier().await) {
+            self.wbuf.clear();
+        }
+        self.close(wr).await;
+    }
+
+    /// Writes what is left in the write buffer and shuts the socket down, each bounded by
+    /// [`CLOSE_WRITE_TIMEOUT`]: a peer that stopped reading cannot hold the closing task.
+    async fn close<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
+        if !self.wbuf.is_empty() {
             let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.write_all(&self.wbuf)).await;
             self.wbuf.clear();
         }
@@ -918,14 +908,13 @@ impl Connection {
 
     /// [MQTT-3.1.4-3] (5.0): DISCONNECT 0x8E to the connection that lost its session.
     async fn send_taken_over<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
+        // What was pending belongs to the session, which the new connection sends again.
+        self.wbuf.clear();
         if self.version.is_v5() {
-            self.wbuf.clear();
             let d = Packet::from(Disconnect::new(ReasonCode::SessionTakenOver));
-            if d.encode(self.version, &mut self.wbuf).is_ok() {
-                let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.write_all(&self.wbuf)).await;
-            }
+            let _ = d.encode(self.version, &mut self.wbuf);
         }
-        let _ = timeout(CLOSE_WRITE_TIMEOUT, wr.shutdown()).await;
+        self.close(wr).await;
     }
 }
 
