@@ -20,7 +20,7 @@ use mqtt_codec::{
     ConnAck, ConnAckProperties, Connect, MqttString, ProtocolVersion, QoS, ReasonCode,
     RetainHandling, SubAck, Subscribe, TopicName, UnsubAck, Unsubscribe,
 };
-use mqtt_session::{Config as SessionConfig, Message, QueueLimits, Session};
+use mqtt_session::{Config as SessionConfig, Message, Session};
 use tracing::{debug, info};
 
 use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
@@ -678,11 +678,7 @@ impl Hub {
             // A publisher waiting on its own subscriber would wait on itself.
             let may_pause = st.owner.is_some() && from.is_none_or(|f| f != &client);
             let result = if may_pause {
-                let config = st.session.config();
-                let limits = QueueLimits {
-                    messages: config.max_queued_messages.saturating_mul(OVERFLOW_FACTOR),
-                    bytes: config.max_queued_bytes.saturating_mul(OVERFLOW_FACTOR),
-                };
+                let limits = st.session.config().queue_limits().scaled(OVERFLOW_FACTOR);
                 st.session.publish_within(now, out, limits)
             } else {
                 st.session.publish(now, out)

@@ -74,3 +74,32 @@ pub struct QueueLimits {
     /// Most payload bytes of the queued QoS 1 and 2 messages.
     pub bytes: usize,
 }
+
+impl Config {
+    /// `max_queued_messages` and `max_queued_bytes` as the limits [`Session::publish`]
+    /// applies.
+    ///
+    /// [`Session::publish`]: crate::Session::publish
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            messages: self.max_queued_messages,
+            bytes: self.max_queued_bytes,
+        }
+    }
+}
+
+impl QueueLimits {
+    /// Both limits multiplied by `factor` (saturating; 0, no limit, stays 0).
+    ///
+    /// ```
+    /// use mqtt_session::QueueLimits;
+    /// let l = QueueLimits { messages: 1000, bytes: 0 }.scaled(10);
+    /// assert_eq!(l, QueueLimits { messages: 10_000, bytes: 0 });
+    /// ```
+    pub fn scaled(self, factor: usize) -> QueueLimits {
+        QueueLimits {
+            messages: self.messages.saturating_mul(factor),
+            bytes: self.bytes.saturating_mul(factor),
+        }
+    }
+}

@@ -207,8 +207,7 @@ impl Session {
     /// assert!(!s.is_backlogged());
     /// ```
     pub fn is_backlogged(&self) -> bool {
-        let messages = self.config.max_queued_messages;
-        let bytes = self.config.max_queued_bytes;
+        let QueueLimits { messages, bytes } = self.config.queue_limits();
         (messages != 0 && self.out.queue.len() + self.transmit.len() >= messages)
             || (bytes != 0 && self.out.queued_bytes >= bytes)
     }
@@ -493,10 +492,7 @@ impl Session {
     /// not connected (unless `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
     /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
     pub fn publish(&mut self, now: Instant, message: Message) -> Result<MessageId, PublishError> {
-        let limits = QueueLimits {
-            messages: self.config.max_queued_messages,
-            bytes: self.config.max_queued_bytes,
-        };
+        let limits = self.config.queue_limits();
         self.publish_within(now, message, limits)
     }
 
