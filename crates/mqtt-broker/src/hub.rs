@@ -566,15 +566,17 @@ impl Hub {
                 .retained_expiry
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            match kept.properties.message_expiry_interval {
+            // An empty payload deletes: nothing to expire.
+            let expires_at = match kept.properties.message_expiry_interval {
                 Some(secs) if !kept.payload.is_empty() => {
-                    let at = clock::now() + Duration::from_secs(u64::from(secs));
-                    expiry.insert(kept.topic.clone(), at);
+                    Some(now + Duration::from_secs(u64::from(secs)))
                 }
-                _ => {
-                    expiry.remove(&kept.topic);
-                }
-            }
+                _ => None,
+            };
+            match expires_at {
+                Some(at) => expiry.insert(kept.topic.clone(), at),
+                None => expiry.remove(&kept.topic),
+            };
             drop(expiry);
             if let Some(store) = self.store.get() {
                 // The broker's own $SYS topics are not kept, as Mosquitto.
@@ -582,12 +584,9 @@ impl Hub {
                     if kept.payload.is_empty() {
                         store.retained_clear(kept.topic.as_str());
                     } else {
-                        let expires_at = kept.properties.message_expiry_interval.map(|secs| {
-                            (clock::now() + Duration::from_secs(u64::from(secs))).as_millis()
-                        });
                         let record = crate::store::encode(&RetainedRecord {
                             message: kept.clone(),
-                            expires_at,
+                            expires_at: expires_at.map(|at| at.as_millis()),
                         });
                         store.retained_set(kept.topic.as_str(), record);
                     }
