@@ -236,8 +236,6 @@ impl Release {
     fn finish(mut self, ending: Ending) {
         self.done = true;
         self.hub.disconnected(&self.client, self.conn_id, ending);
-        // Publishers paused on this client: it is offline now, they need not wait.
-        self.client.0.release_waiters();
     }
 }
 
@@ -256,7 +254,6 @@ impl Drop for Release {
         }
         self.hub
             .disconnected(&self.client, self.conn_id, Ending::Abnormal);
-        self.client.0.release_waiters();
     }
 }
 

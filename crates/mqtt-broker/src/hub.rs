@@ -866,6 +866,8 @@ impl Hub {
         let generation = st.generation;
         self.persist_locked(client, &mut st);
         drop(st);
+        // Publishers paused on this client: it is offline now, they need not wait.
+        client.0.release_waiters();
         self.metrics.client_disconnected();
 
         if let Some(will) = will {
