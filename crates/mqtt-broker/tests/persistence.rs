@@ -284,10 +284,18 @@ async fn acknowledged_messages_survive_sigkill() {
     )
     .await;
     assert!(ack.session_present, "the session survived");
-    for i in 0..20 {
+    let mut got = Vec::new();
+    for _ in 0..20 {
         let m = s.expect_publish().await;
-        assert_eq!(m.topic.as_str(), format!("t/{i}"));
+        got.push(format!(
+            "{}{}",
+            m.topic.as_str(),
+            if m.dup { " (dup)" } else { "" }
+        ));
     }
+    let topics: Vec<&str> = got.iter().map(|t| t.split(' ').next().unwrap()).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("t/{i}")).collect();
+    assert_eq!(topics, want, "in order, once each: {got:?}");
     let mut n = RawClient::connect(addr, ProtocolVersion::V3_1_1, "new").await;
     n.subscribe("keep/#", QoS::AtLeastOnce).await;
     let m = n.expect_publish().await;

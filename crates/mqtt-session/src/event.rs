@@ -178,9 +178,6 @@ pub enum PublishError {
     /// The server does not support retained messages [MQTT-3.2.2-14].
     #[error("the server does not support retained messages")]
     RetainNotSupported,
-    /// The session is closed.
-    #[error("the session is closed")]
-    Closed,
 }
 
 /// Why a request (subscribe, unsubscribe, connect) cannot be made now.

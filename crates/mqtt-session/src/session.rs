@@ -489,8 +489,10 @@ impl Session {
     ///
     /// QoS 0 messages are sent at once when connected (refused with `QueueFull` when
     /// `max_queued_messages` packets already wait to be written: a slow consumer), dropped when
-    /// not connected (unless `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the in-flight window
-    /// allows (Receive Maximum), in order, and wait in the queue while disconnected.
+    /// not connected (unless `queue_qos0_offline`). QoS 1 and 2 messages are sent as soon as the
+    /// in-flight window allows (Receive Maximum), in order, and wait in the queue while
+    /// disconnected or [closed](ConnectionState::Closed): they go out on the next connection of a
+    /// resumed session.
     pub fn publish(&mut self, now: Instant, message: Message) -> Result<MessageId, PublishError> {
         let limits = self.config.queue_limits();
         self.publish_within(now, message, limits)
@@ -521,9 +523,6 @@ impl Session {
         message: Message,
         limits: QueueLimits,
     ) -> Result<MessageId, PublishError> {
-        if self.connection == ConnectionState::Closed {
-            return Err(PublishError::Closed);
-        }
         if self.role == Role::Client && self.connection == ConnectionState::Connected {
             // [MQTT-3.2.2-11] / [MQTT-3.2.2-14]: respect what the server announced.
             if message.qos > self.peer.maximum_qos {
@@ -533,6 +532,10 @@ impl Session {
                 return Err(PublishError::RetainNotSupported);
             }
         }
+        // A closed connection is on its way out but the session is not: the message waits in
+        // the queue for the next connection, exactly as while disconnected. (A broker routes to
+        // a session between reading its DISCONNECT and detaching it; refusing the message there
+        // lost it although the publisher had its acknowledgement.)
         let connected = self.connection == ConnectionState::Connected;
         if message.qos == QoS::AtMostOnce
             && connected

@@ -517,11 +517,12 @@ fn mqtt_3_14_4_1_nothing_sent_after_disconnect() {
         client.disconnect(Disconnect::default());
         assert!(matches!(drain(&mut client)[..], [Packet::Disconnect(_)]));
         assert_eq!(client.connection_state(), ConnectionState::Closed);
-        // Nothing the application, the peer or the clock does produces another packet.
-        assert_eq!(
-            client.publish(t(0), msg("a", "late", QoS::AtLeastOnce)),
-            Err(PublishError::Closed)
-        );
+        // Nothing the application, the peer or the clock does produces another packet; a
+        // message published now waits for the next connection of the session.
+        assert!(client
+            .publish(t(0), msg("a", "late", QoS::AtLeastOnce))
+            .is_ok());
+        assert_eq!(client.queued_len(), 1);
         assert!(client
             .subscribe(
                 vec![(
@@ -551,10 +552,12 @@ fn mqtt_3_14_4_1_nothing_sent_after_disconnect() {
     server.disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
     assert!(matches!(drain(&mut server)[..], [Packet::Disconnect(_)]));
     assert_eq!(server.connection_state(), ConnectionState::Closed);
-    assert_eq!(
-        server.publish(t(0), msg("a", "late", QoS::AtMostOnce)),
-        Err(PublishError::Closed)
-    );
+    assert!(server
+        .publish(t(0), msg("a", "late", QoS::AtMostOnce))
+        .is_ok());
+    assert!(server
+        .publish(t(0), msg("a", "queued", QoS::AtLeastOnce))
+        .is_ok());
     server.handle_packet(t(0), Packet::PingReq);
     server.handle_packet(t(0), publish(QoS::AtLeastOnce, 3, "a", "late"));
     assert!(server
@@ -562,6 +565,36 @@ fn mqtt_3_14_4_1_nothing_sent_after_disconnect() {
         .is_err());
     server.handle_timeout(t(3_600_000));
     assert!(drain(&mut server).is_empty());
+}
+
+#[test]
+fn mqtt_3_1_2_5_a_message_for_a_closing_connection_waits_for_the_next() {
+    // 3.1.1 [MQTT-3.1.2-5] After the disconnection of a Session that had CleanSession set to 0,
+    // the Server MUST store further QoS 1 and QoS 2 messages that match any subscriptions that
+    // the client had at the time of disconnection as part of the Session state.
+    // A broker routes to the session between reading the client's DISCONNECT (the connection
+    // is `Closed`) and noticing the connection is gone: those messages belong to the session
+    // too (they were lost, with the publisher already acknowledged).
+    for version in BOTH {
+        let mut pair = connected(version, Config::default(), Config::default());
+        pair.client.disconnect(Disconnect::default());
+        pair.step(Dir::ClientToServer);
+        assert_eq!(pair.server.connection_state(), ConnectionState::Closed);
+        for (p, qos) in [("q1", QoS::AtLeastOnce), ("q2", QoS::ExactlyOnce)] {
+            pair.server.publish(pair.now, msg("a", p, qos)).unwrap();
+        }
+        pair.flush();
+        assert!(
+            pair.packets(Dir::ServerToClient)
+                .all(|p| !matches!(p, Packet::Publish(_))),
+            "nothing is sent on the closed connection"
+        );
+        assert_eq!(pair.server.queued_len(), 2, "{version}");
+        pair.drop_connection();
+        pair.connect(false);
+        pair.drive();
+        assert_eq!(payloads(&pair.client_events), ["q1", "q2"], "{version}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
