@@ -643,6 +643,10 @@ impl Connection {
                 | Packet::PubRel(_)
                 | Packet::PubComp(_)
         );
+        // A PUBLISH changes the subscribers' sessions and (QoS 2) the publisher's: stored whole.
+        // (A clone of the hub only then: its reference count is shared by every core.)
+        let hub = (changes_state && self.hub.persists()).then(|| Arc::clone(&self.hub));
+        let _gate = hub.as_deref().and_then(Hub::store_gate);
         let mut events = std::mem::take(&mut self.events);
         {
             let mut st = self.client.0.lock();

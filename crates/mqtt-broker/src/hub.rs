@@ -925,6 +925,8 @@ impl Hub {
     /// through shared subscriptions and did not complete go to another member of their group
     /// (spec 4.8.2).
     fn end_session(&self, client: &ClientRef, generation: u64) {
+        // Its deletion and the hand-over of its shared messages are stored together.
+        let _gate = self.store_gate();
         let mut clients = self.clients();
         let orphans: Vec<(GroupId, Message)> = {
             let mut st = client.0.lock();
@@ -1044,6 +1046,18 @@ impl Hub {
             return true;
         }
         store.wait(seq).await
+    }
+
+    /// Whether the broker stores its state (`persistence true`, file open).
+    pub(crate) fn persists(&self) -> bool {
+        self.store.get().is_some()
+    }
+
+    /// With persistence, held while making a change that spans several sessions, so that the
+    /// store writes it whole (see `store`'s documentation). Taken before any other lock;
+    /// never held across an `await`.
+    pub(crate) fn store_gate(&self) -> Option<ShardedLockReadGuard<'_, ()>> {
+        self.store.get().map(Store::gate)
     }
 
     /// A session changed: its record is written (or deleted) by the next commit.

@@ -9,12 +9,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use common::process::*;
 use common::*;
 use mqtt_broker::config::{Config, PersistenceSync};
 use mqtt_broker::server::Broker;
@@ -193,64 +192,12 @@ async fn an_unknown_format_version_is_refused() {
 
 // --- The binary, killed with SIGKILL -------------------------------------------------------
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    /// SIGKILL: no shutdown, no final save.
-    fn sigkill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-/// Starts the binary on `conf` and returns once it has restored its store.
 fn start(conf: &Path) -> Running {
-    let mut child = Command::new(BIN)
-        .arg("-c")
-        .arg(conf)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let running = Running(child);
-    let mut lines = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("broker did not start: {lines:?}"));
-        if line.contains("Restored") {
-            break;
-        }
-        lines.push(line);
-    }
-    running
+    start_restored(BIN, conf)
 }
 
 fn conf(dir: &Path, port: u16) -> std::path::PathBuf {
-    let conf = dir.join("broker.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    conf
+    persistent_conf(dir, port, "")
 }
 
 #[tokio::test]

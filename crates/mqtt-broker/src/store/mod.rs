@@ -17,6 +17,15 @@
 //! at shutdown a durable commit makes all of them durable at once: a crash rolls the file back
 //! to the last durable commit, as Mosquitto's snapshots.
 //!
+//! A change that spans several sessions must reach the file whole: a QoS 2 PUBLISH is queued
+//! for its subscribers *and* its packet identifier is kept in the publisher's session (so that
+//! a resent PUBLISH is not routed twice). Since records are taken from the live state when the
+//! writer resolves them, such a change is made under the shared side of [`Store::gate`], and
+//! the writer takes the exclusive side while it collects the pending operations and resolves
+//! them: a transaction holds every such change entirely or not at all. (Without it, a SIGKILL
+//! after a commit that caught the subscribers' side only made the publisher's resend a second
+//! delivery; found by tests/crash.rs.)
+//!
 //! On-disk format: table `meta` holds `format` = [`FORMAT_VERSION`]; `retained` maps a topic to
 //! a CBOR `RetainedRecord`; `sessions` maps a client identifier to a CBOR `SessionRecord`.
 
@@ -24,6 +33,8 @@ use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{ProtocolVersion, SubscriptionOptions};
@@ -250,6 +261,13 @@ enum Op {
     Session(ClientRef),
 }
 
+/// One write of a transaction: a retained message or a session record, put (`Some`) or
+/// deleted.
+enum Record {
+    Retained(String, Option<Vec<u8>>),
+    Session(String, Option<Vec<u8>>),
+}
+
 #[derive(Default)]
 struct Pending {
     ops: Vec<Op>,
@@ -269,6 +287,9 @@ pub(crate) struct Committed {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// Shared: a change that spans several sessions is being made; exclusive: the writer is
+    /// collecting a consistent set of records.
+    gate: ShardedLock<()>,
 }
 
 /// The store: submits changes to the writer thread and waits for their commit.
@@ -290,6 +311,7 @@ impl Store {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
+            gate: ShardedLock::new(()),
         });
         let committed = tokio::sync::watch::Sender::new(Committed::default());
         let writer = Writer {
@@ -327,6 +349,12 @@ impl Store {
         drop(p);
         self.shared.wake.notify_one();
         seq
+    }
+
+    /// Held while making a change that must be stored whole (see the module documentation).
+    /// Take it before any other lock of the broker, and do not hold it across an `await`.
+    pub(crate) fn gate(&self) -> ShardedLockReadGuard<'_, ()> {
+        self.shared.gate.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A retained message set: `record` is its encoded [`RetainedRecord`].
@@ -426,7 +454,8 @@ impl Writer {
         // Changes committed without fsync since the last durable commit (periodic mode).
         let mut unsaved: u64 = 0;
         loop {
-            let (ops, upto, closing) = {
+            // Wait for work without holding the gate: connections take its shared side.
+            {
                 let mut p = self
                     .shared
                     .pending
@@ -448,9 +477,24 @@ impl Writer {
                         p = self.shared.wake.wait(p).unwrap_or_else(|e| e.into_inner());
                     }
                 }
-                (std::mem::take(&mut p.ops), p.submitted, p.closing)
+            }
+            // No change spanning several sessions is half made while the operations are taken
+            // and the records read; the fsync happens after the gate is open again.
+            let (records, count, upto, closing) = {
+                let gate = self.shared.gate.write().unwrap_or_else(|e| e.into_inner());
+                let (ops, upto, closing) = {
+                    let mut p = self
+                        .shared
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    (std::mem::take(&mut p.ops), p.submitted, p.closing)
+                };
+                let count = ops.len() as u64;
+                let records = self.resolve_all(ops);
+                drop(gate);
+                (records, count, upto, closing)
             };
-            let count = ops.len() as u64;
             let save_due = !periodic
                 || closing
                 || (self.autosave_on_changes
@@ -461,7 +505,7 @@ impl Writer {
                     && last_save.elapsed() >= interval);
             if count > 0 || (save_due && unsaved > 0) {
                 let durable = save_due;
-                let ok = match self.commit(ops, durable) {
+                let ok = match self.commit(records, durable) {
                     Ok(()) => true,
                     Err(e) => {
                         error!(
@@ -490,13 +534,37 @@ impl Writer {
         }
     }
 
-    fn commit(&self, ops: Vec<Op>, durable: bool) -> Result<(), String> {
-        self.write(ops, durable).map_err(|e| e.to_string())
+    /// What the operations write: each changed session once, as it is now (later changes of
+    /// the same batch are already in it).
+    fn resolve_all(&self, ops: Vec<Op>) -> Vec<Record> {
+        let mut seen: HashSet<*const crate::client::Client> = HashSet::new();
+        let mut records = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                Op::Retained(topic, bytes) => records.push(Record::Retained(topic, bytes)),
+                Op::Session(client) => {
+                    if !seen.insert(Arc::as_ptr(&client.0)) {
+                        continue;
+                    }
+                    let id = client.id().to_string();
+                    match (self.resolve)(&client) {
+                        SessionWrite::Put(bytes) => records.push(Record::Session(id, Some(bytes))),
+                        SessionWrite::Delete => records.push(Record::Session(id, None)),
+                        SessionWrite::Skip => {}
+                    }
+                }
+            }
+        }
+        records
+    }
+
+    fn commit(&self, records: Vec<Record>, durable: bool) -> Result<(), String> {
+        self.write(records, durable).map_err(|e| e.to_string())
     }
 
     // redb's error is large; it is turned into a message at once.
     #[allow(clippy::result_large_err)]
-    fn write(&self, ops: Vec<Op>, durable: bool) -> Result<(), redb::Error> {
+    fn write(&self, records: Vec<Record>, durable: bool) -> Result<(), redb::Error> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(if durable {
             Durability::Immediate
@@ -506,30 +574,19 @@ impl Writer {
         {
             let mut retained = tx.open_table(RETAINED)?;
             let mut sessions = tx.open_table(SESSIONS)?;
-            let mut seen: HashSet<*const crate::client::Client> = HashSet::new();
-            for op in ops {
-                match op {
-                    Op::Retained(topic, Some(bytes)) => {
+            for record in records {
+                match record {
+                    Record::Retained(topic, Some(bytes)) => {
                         retained.insert(topic.as_str(), bytes.as_slice())?;
                     }
-                    Op::Retained(topic, None) => {
+                    Record::Retained(topic, None) => {
                         retained.remove(topic.as_str())?;
                     }
-                    Op::Session(client) => {
-                        // Written once per transaction, as it is now: later changes of the
-                        // same batch are already in it.
-                        if !seen.insert(Arc::as_ptr(&client.0)) {
-                            continue;
-                        }
-                        match (self.resolve)(&client) {
-                            SessionWrite::Put(bytes) => {
-                                sessions.insert(client.id(), bytes.as_slice())?;
-                            }
-                            SessionWrite::Delete => {
-                                sessions.remove(client.id())?;
-                            }
-                            SessionWrite::Skip => {}
-                        }
+                    Record::Session(id, Some(bytes)) => {
+                        sessions.insert(id.as_str(), bytes.as_slice())?;
+                    }
+                    Record::Session(id, None) => {
+                        sessions.remove(id.as_str())?;
                     }
                 }
             }
