@@ -20,7 +20,7 @@
 //! A change that spans several sessions must reach the file whole: a QoS 2 PUBLISH is queued
 //! for its subscribers *and* its packet identifier is kept in the publisher's session (so that
 //! a resent PUBLISH is not routed twice). Since records are taken from the live state when the
-//! writer resolves them, such a change is made under the shared side of [`Store::gate`], and
+//! writer resolves them, such a change is made under the shared side of `Store::gate`, and
 //! the writer takes the exclusive side while it collects the pending operations and resolves
 //! them: a transaction holds every such change entirely or not at all. (Without it, a SIGKILL
 //! after a commit that caught the subscribers' side only made the publisher's resend a second
