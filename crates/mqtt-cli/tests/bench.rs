@@ -29,6 +29,7 @@ fn bench(args: &[&str]) -> Output {
 /// port; shut down when dropped.
 struct OurBroker {
     port: u16,
+    hub: std::sync::Arc<mqtt_broker::Hub>,
     shutdown: tokio::sync::watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -40,7 +41,7 @@ impl OurBroker {
             .enable_all()
             .build()
             .unwrap();
-        let (port, shutdown) = runtime.block_on(async {
+        let (port, shutdown, hub) = runtime.block_on(async {
             let mut config = Config::local_only(Some(0));
             config
                 .listeners
@@ -48,11 +49,13 @@ impl OurBroker {
             let broker = Broker::bind(config).await.unwrap();
             let port = broker.local_addrs()[0].port();
             let shutdown = broker.shutdown_handle();
+            let hub = broker.hub();
             tokio::spawn(broker.run());
-            (port, shutdown)
+            (port, shutdown, hub)
         });
         OurBroker {
             port,
+            hub,
             shutdown,
             runtime: Some(runtime),
         }
@@ -396,6 +399,39 @@ fn filters_per_client_mixed_patterns_vs_our_broker() {
 }
 
 #[test]
+fn persistent_subscribers_keep_their_sessions_vs_our_broker() {
+    // --persistent-subscribers: Clean Session 0 (5.0: Clean Start 0, Session Expiry 300 s), so
+    // the broker keeps each subscriber's session after the run (and, with persistence, stores
+    // what it queues for it); publishers stay clean.
+    for version in ["311", "5"] {
+        let broker = OurBroker::start();
+        let r = report(
+            broker.port,
+            &[
+                "fan-in",
+                "-V",
+                version,
+                "-c",
+                "3",
+                "-q",
+                "1",
+                "-n",
+                "40",
+                "--persistent-subscribers",
+            ],
+        );
+        assert_eq!(r["persistent_subscribers"], Value::Bool(true));
+        assert_eq!(n(&r, "messages.unique"), 120);
+        assert_eq!(n(&r, "messages.losses"), 0);
+        let ids = broker.hub.client_ids();
+        assert!(
+            ids.iter().any(|id| id.ends_with("-s0")),
+            "MQTT {version}: the subscriber's session is kept: {ids:?}"
+        );
+    }
+}
+
+#[test]
 fn json_has_the_documented_keys() {
     let broker = Mosquitto::start();
     let r = report(broker.port(), &["pairs", "-c", "1", "-n", "5"]);
@@ -408,6 +444,7 @@ fn json_has_the_documented_keys() {
         "clients",
         "publishers",
         "subscribers",
+        "persistent_subscribers",
         "connections",
         "subscriptions",
         "messages",

@@ -154,6 +154,12 @@ pub struct BenchArgs {
     #[arg(long = "filters-per-client")]
     pub filters_per_client: Option<usize>,
 
+    /// Subscribers keep a persistent session (Clean Session 0; in 5.0 Clean Start 0 and a
+    /// Session Expiry Interval of 300 s), so that a broker with persistence stores every
+    /// message it queues for them. Each run uses new client ids: the sessions are new.
+    #[arg(long = "persistent-subscribers")]
+    pub persistent_subscribers: bool,
+
     /// Seconds to run (after every client is connected) [default: until --count or Ctrl-C].
     #[arg(long)]
     pub duration: Option<f64>,
@@ -286,6 +292,8 @@ pub struct Plan {
     pub connect_timeout: Duration,
     /// Topic filters per subscriber in `sub` mode (1 elsewhere).
     pub filters_per_client: usize,
+    /// Subscribers connect with a persistent session.
+    pub persistent_subscribers: bool,
 }
 
 impl Plan {
@@ -550,6 +558,7 @@ impl BenchArgs {
             drain,
             connect_timeout,
             filters_per_client,
+            persistent_subscribers: self.persistent_subscribers,
         })
     }
 }

@@ -69,6 +69,7 @@ impl Report<'_> {
             "clients": self.plan.clients,
             "publishers": o.publishers,
             "subscribers": o.subscribers,
+            "persistent_subscribers": self.plan.persistent_subscribers,
             "connections": {
                 "requested": o.connections,
                 "connected": connected,
@@ -121,10 +122,15 @@ impl Report<'_> {
             out.push('\n');
         };
         line(format!(
-            "mqtt-bench {}: {} publishers, {} subscribers, QoS {}, {}-byte payloads, {} (MQTT {})",
+            "mqtt-bench {}: {} publishers, {} {}subscribers, QoS {}, {}-byte payloads, {} (MQTT {})",
             p.mode.name(),
             o.publishers,
             o.subscribers,
+            if p.persistent_subscribers {
+                "persistent "
+            } else {
+                ""
+            },
             p.qos as u8,
             p.size,
             self.broker,

@@ -202,6 +202,12 @@ pub async fn run(
             Ok(id) => id,
             Err(_) => MqttString::empty(),
         };
+        if plan.persistent_subscribers && matches!(role, Role::Subscriber { .. }) {
+            options.connect.clean_start = false;
+            if options.connect.protocol.is_v5() {
+                options.connect.properties.session_expiry_interval = Some(300);
+            }
+        }
         if !plan.source_addresses.is_empty() {
             let n = plan.source_addresses.len();
             options.bind_address = plan.source_addresses.get(i % n).map(|a| a.to_string());
