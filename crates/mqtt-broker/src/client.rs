@@ -22,6 +22,9 @@ pub(crate) struct Will {
     pub(crate) message: Message,
     /// Will Delay Interval in seconds (MQTT 5).
     pub(crate) delay: u32,
+    /// Once its connection ended: the wall-clock milliseconds at which it is published (it
+    /// stays in the session until then, and is stored with it).
+    pub(crate) due_at: Option<u64>,
 }
 
 /// Mutable state of one client session.

@@ -67,6 +67,9 @@ pub(crate) async fn serve<S>(
     // Boxed too: the compiler sizes the task for its largest state, and inline the two
     // phases did not share their space.
     let ending = Box::pin(conn.run(&mut rd, &mut wr)).await;
+    // Logged once the hub has handled it (will, session kept or ended, its store change
+    // submitted): whoever reads the log may rely on that.
+    release.finish(ending);
     if hub.config().connection_messages {
         match ending {
             Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
@@ -74,7 +77,6 @@ pub(crate) async fn serve<S>(
             _ => info!("Client {} closed its connection.", conn.client.id()),
         }
     }
-    release.finish(ending);
 }
 
 /// Reads the CONNECT and has the hub accept it: the connection, ready to run, with what was

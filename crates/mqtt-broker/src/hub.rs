@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::router::{GroupId, Matches, RetainedStore, Subscription, SubscriptionTable};
 use crate::security::{self, AuthState};
 use crate::store::{
-    RetainedRecord, SessionRecord, SessionWrite, Store, StoreError, StoredSubscription,
+    RetainedRecord, SessionRecord, SessionWrite, Store, StoreError, StoredSubscription, StoredWill,
 };
 
 /// Why a connection ended, which decides whether the will is published.
@@ -517,6 +517,7 @@ impl Hub {
                     .into(),
                 },
                 delay: w.properties.will_delay_interval.unwrap_or(0),
+                due_at: None,
             })
             .map(Box::new);
         if let Err(e) = st.session.accept(now, connect, connack) {
@@ -861,32 +862,34 @@ impl Hub {
         };
         let will = will.filter(|w| self.will_allowed(client, &st, w));
         st.will = None;
+        let now = clock::now();
         let expiry = session_expiry(&st, self.config().persistent_client_expiration);
-        st.expires_at = expiry.map(|d| (clock::now() + d).as_millis());
+        st.expires_at = expiry.map(|d| (now + d).as_millis());
         let generation = st.generation;
+        // The will is due after its delay, or when the session ends if that comes first.
+        let will_delay = will
+            .as_ref()
+            .map(|w| Duration::from_secs(u64::from(w.delay)).min(expiry.unwrap_or(Duration::MAX)));
+        let will_now = match (will, will_delay) {
+            (Some(will), Some(delay)) if delay.is_zero() => Some(will),
+            (Some(mut will), Some(delay)) => {
+                // Kept (and stored) with the session until it is due.
+                will.due_at = Some((now + delay).as_millis());
+                st.will = Some(will);
+                None
+            }
+            _ => None,
+        };
         self.persist_locked(client, &mut st);
         drop(st);
         // Publishers paused on this client: it is offline now, they need not wait.
         client.0.release_waiters();
         self.metrics.client_disconnected();
 
-        if let Some(will) = will {
-            let delay = will
-                .delay
-                .min(expiry.map_or(u32::MAX, |d| d.as_secs() as u32));
-            if delay == 0 {
-                self.publish(None, will.message, clock::now());
-            } else {
-                let hub = Arc::clone(self);
-                let client = client.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-                    // Spec 3.1.3.2.2: not if the client reconnected in the meantime.
-                    if client.0.lock().generation == generation {
-                        hub.publish(None, will.message, clock::now());
-                    }
-                });
-            }
+        if let Some(will) = will_now {
+            self.publish(None, will.message, now);
+        } else if let Some(delay) = will_delay {
+            self.schedule_will(client, generation, delay);
         }
         match expiry {
             Some(d) if d.is_zero() => self.end_session(client, generation),
@@ -899,6 +902,40 @@ impl Hub {
                 });
             }
             None => {}
+        }
+    }
+
+    /// Publishes the pending will of `client` after `delay`, unless the client connected again
+    /// in the meantime (spec 3.1.3.2.2) or the will is gone.
+    fn schedule_will(self: &Arc<Self>, client: &ClientRef, generation: u64, delay: Duration) {
+        let hub = Arc::clone(self);
+        let client = client.clone();
+        let due = async move {
+            tokio::time::sleep(delay).await;
+            hub.publish_pending_will(&client, generation);
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(due);
+        }
+    }
+
+    fn publish_pending_will(&self, client: &ClientRef, generation: u64) {
+        // The will leaves the session's record in the same transaction as it reaches the
+        // subscribers' queues.
+        let _gate = self.store_gate();
+        let will = {
+            let mut st = client.0.lock();
+            if st.generation != generation || st.owner.is_some() {
+                return;
+            }
+            let will = st.will.take();
+            if will.is_some() {
+                self.persist_locked(client, &mut st);
+            }
+            will
+        };
+        if let Some(will) = will {
+            self.publish(None, will.message, clock::now());
         }
     }
 
@@ -1003,7 +1040,7 @@ impl Hub {
         let path = config.persistence.path();
         let (db, loaded) = crate::store::open(&path)?;
         let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
-        let (expired_topics, expired_sessions) = self.restore(&path, &config, loaded)?;
+        let restored = self.restore(&path, &config, loaded)?;
         let weak = Arc::downgrade(self);
         let resolve: crate::store::Resolver = Box::new(move |client: &ClientRef| {
             weak.upgrade()
@@ -1015,10 +1052,18 @@ impl Hub {
             "Restored {retained} retained messages and {sessions} persistent sessions from {}.",
             path.display()
         );
-        for topic in expired_topics {
+        for topic in restored.expired_topics {
             store.retained_clear(&topic);
         }
-        for client in expired_sessions {
+        // Wills before the sessions they belong to end (a will is due at the latest then).
+        for (client, delay) in restored.due_wills {
+            if delay.is_zero() {
+                self.publish_pending_will(&client, 0);
+            } else {
+                self.schedule_will(&client, 0, delay);
+            }
+        }
+        for client in restored.expired_sessions {
             self.end_session(&client, 0);
         }
         Ok(())
@@ -1111,6 +1156,11 @@ impl Hub {
             expires_at: st.expires_at,
             subscriptions,
             state: st.session.snapshot(),
+            will: st.will.as_ref().map(|w| StoredWill {
+                message: w.message.clone(),
+                delay: w.delay,
+                due_at: w.due_at,
+            }),
         };
         drop(st);
         SessionWrite::Put(crate::store::encode(&record))
@@ -1124,8 +1174,9 @@ impl Hub {
         path: &std::path::Path,
         config: &Config,
         loaded: crate::store::Loaded,
-    ) -> Result<(Vec<String>, Vec<ClientRef>), StoreError> {
+    ) -> Result<Restored, StoreError> {
         let now = clock::now();
+        let mut due_wills = Vec::new();
         let mut expired_topics = Vec::new();
         for r in loaded.retained {
             match r.expires_at {
@@ -1163,11 +1214,27 @@ impl Hub {
             };
             let session = Session::restore(Self::session_config(config, listener), record.state)
                 .map_err(|e| record_err(e.to_string()))?;
+            // A will stored with a connected client is due as for any connection that ended
+            // without DISCONNECT (the crash ended it), counted from now; a pending one keeps
+            // its time. Either way no later than the session's end (below).
+            let will = record.will.map(|w| {
+                let due = w
+                    .due_at
+                    .unwrap_or_else(|| (now + Duration::from_secs(u64::from(w.delay))).as_millis());
+                Box::new(Will {
+                    message: w.message,
+                    delay: w.delay,
+                    due_at: Some(due),
+                })
+            });
+            let will_delay = will.as_ref().map(|w| {
+                Duration::from_millis(w.due_at.unwrap_or(0).saturating_sub(now.as_millis()))
+            });
             let state = ClientState {
                 session,
                 owner: None,
                 generation: 0,
-                will: None,
+                will,
                 version: record.version,
                 username: record.username,
                 clean_start: false,
@@ -1201,6 +1268,9 @@ impl Hub {
                 Some(at) => Some(Duration::from_millis(at.saturating_sub(now.as_millis()))),
                 None => session_expiry(&client.0.lock(), config.persistent_client_expiration),
             };
+            if let Some(delay) = will_delay {
+                due_wills.push((client.clone(), delay.min(expiry.unwrap_or(Duration::MAX))));
+            }
             match expiry {
                 Some(d) if d.is_zero() => expired_sessions.push(client),
                 Some(d) => {
@@ -1215,8 +1285,22 @@ impl Hub {
                 None => {}
             }
         }
-        Ok((expired_topics, expired_sessions))
+        Ok(Restored {
+            expired_topics,
+            expired_sessions,
+            due_wills,
+        })
     }
+}
+
+/// What remains to do once the loaded state is in place and the store runs.
+struct Restored {
+    /// Retained messages that expired while the broker was down.
+    expired_topics: Vec<String>,
+    /// Sessions that expired while the broker was down.
+    expired_sessions: Vec<ClientRef>,
+    /// Stored wills, and when they are due from now.
+    due_wills: Vec<(ClientRef, Duration)>,
 }
 
 /// Whether a session outlives its connection, and so is stored: MQTT 5 Session Expiry Interval

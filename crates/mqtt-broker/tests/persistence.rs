@@ -254,3 +254,108 @@ async fn acknowledged_messages_survive_sigkill() {
     assert_eq!(m.topic.as_str(), "t/new");
     drop(broker);
 }
+
+/// A CONNECT with a QoS 1 will on `will/<id>`; `delay` as Will Delay Interval (5.0), and a
+/// 60 s session expiry (5.0) or Clean Session 0 (3.1.1).
+fn with_will(version: ProtocolVersion, id: &str, delay: Option<u32>) -> Connect {
+    let mut c = if version.is_v5() {
+        v5_connect(id, true, 60)
+    } else {
+        connect_packet(version, id, false)
+    };
+    c.will = Some(LastWill {
+        topic: TopicName::new(format!("will/{id}")).unwrap(),
+        payload: format!("{id} is gone").into(),
+        qos: QoS::AtLeastOnce,
+        properties: WillProperties {
+            will_delay_interval: delay,
+            ..Default::default()
+        },
+        ..LastWill::default()
+    });
+    c
+}
+
+#[tokio::test]
+async fn a_pending_delayed_will_survives_a_sigkill() {
+    // 5.0 [MQTT-3.1.2-8] the will is published once the connection closed and the Will Delay
+    // Interval elapsed; here a crash of the broker falls inside that delay.
+    let dir = TempDir::new("persist-will-delay");
+    let port = free_port();
+    let conf = conf(dir.path(), port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let broker = start(&conf);
+    let (mut watcher, _) = RawClient::connect_with(
+        addr,
+        connect_packet(ProtocolVersion::V3_1_1, "watcher", false),
+    )
+    .await;
+    watcher.subscribe("will/#", QoS::AtLeastOnce).await;
+    let (dying, _) =
+        RawClient::connect_with(addr, with_will(ProtocolVersion::V5, "dying", Some(2))).await;
+    drop(dying); // no DISCONNECT: the will is due in 2 s
+    broker.wait_for_line("Client dying closed its connection");
+    // The watcher's PINGRESP leaves only once everything submitted before is committed, the
+    // pending will included; nothing was published yet.
+    assert!(
+        watcher.sync().await.is_empty(),
+        "the will waits for its delay"
+    );
+    broker.sigkill();
+    drop(watcher);
+
+    let broker = start(&conf);
+    let (mut watcher, ack) = RawClient::connect_with(
+        addr,
+        connect_packet(ProtocolVersion::V3_1_1, "watcher", false),
+    )
+    .await;
+    assert!(ack.session_present);
+    let m = watcher.expect_publish().await;
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("will/dying", &b"dying is gone"[..])
+    );
+    assert!(watcher.try_recv().await.is_none(), "published once");
+    drop(broker);
+}
+
+#[tokio::test]
+async fn wills_of_persistent_sessions_connected_at_a_crash_are_published_after_it() {
+    // The crash ended their connections without DISCONNECT [MQTT-3.1.2-8]; the wills are stored
+    // with the sessions. A clean session is not stored, nor is its will.
+    let dir = TempDir::new("persist-will-crash");
+    let port = free_port();
+    let conf = conf(dir.path(), port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let broker = start(&conf);
+    persistent_subscriber(addr, "watcher", "will/#").await;
+    let (_v5, _) = RawClient::connect_with(addr, with_will(ProtocolVersion::V5, "v5", None)).await;
+    let (_v311, _) =
+        RawClient::connect_with(addr, with_will(ProtocolVersion::V3_1_1, "v311", None)).await;
+    let mut clean = with_will(ProtocolVersion::V3_1_1, "clean", None);
+    clean.clean_start = true;
+    let (mut clean, _) = RawClient::connect_with(addr, clean).await;
+    // Its PINGRESP leaves once the CONNECTs before it are committed.
+    clean.sync().await;
+    broker.sigkill();
+
+    let broker = start(&conf);
+    let (mut watcher, _) = RawClient::connect_with(
+        addr,
+        connect_packet(ProtocolVersion::V3_1_1, "watcher", false),
+    )
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let m = watcher.expect_publish().await;
+        got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+    }
+    got.sort();
+    assert_eq!(got, ["v311 is gone", "v5 is gone"]);
+    assert!(
+        watcher.try_recv().await.is_none(),
+        "no will of the clean session"
+    );
+    drop(broker);
+}

@@ -82,6 +82,21 @@ pub(crate) struct SessionRecord {
     pub(crate) subscriptions: Vec<StoredSubscription>,
     /// Queued and in-flight messages both ways, packet identifier counters, session expiry.
     pub(crate) state: SessionState,
+    /// Its will: of the connected client (published after a crash, as for any connection that
+    /// ends without DISCONNECT), or waiting for its Will Delay Interval. Absent in records
+    /// written before wills were stored, which read as none.
+    #[serde(default)]
+    pub(crate) will: Option<StoredWill>,
+}
+
+/// A will kept with its session.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredWill {
+    pub(crate) message: Message,
+    /// Will Delay Interval in seconds.
+    pub(crate) delay: u32,
+    /// Wall-clock milliseconds at which it is due, once its connection has ended.
+    pub(crate) due_at: Option<u64>,
 }
 
 /// What the store holds at start-up.

@@ -3,24 +3,44 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 
 use super::WAIT;
 
 /// A running broker process; killed when dropped.
-pub struct Running(Child);
+pub struct Running {
+    child: Child,
+    /// Its stderr, line by line.
+    lines: Receiver<String>,
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Running {
     /// SIGKILL: no shutdown, no final save.
     pub fn sigkill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?} in {seen:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+            seen.push(line);
+        }
     }
 }
 
@@ -41,17 +61,8 @@ pub fn start_restored(bin: &str, conf: &Path) -> Running {
             let _ = tx.send(line);
         }
     });
-    let running = Running(child);
-    let mut lines = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("broker did not start: {lines:?}"));
-        if line.contains("Restored") {
-            break;
-        }
-        lines.push(line);
-    }
+    let running = Running { child, lines: rx };
+    running.wait_for_line("Restored");
     running
 }
 
