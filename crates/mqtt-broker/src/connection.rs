@@ -217,6 +217,9 @@ where
         events: Vec::new(),
         rbuf,
         decoder,
+        // The session's acceptance was submitted somewhere before (maybe on a blocking
+        // thread): everything submitted so far covers it.
+        store_seq: hub.store_submitted(),
     });
     Some((conn, release))
 }
@@ -390,6 +393,9 @@ struct Connection {
     /// Bytes read and not decoded yet (a packet's beginning).
     rbuf: BytesMut,
     decoder: Decoder,
+    /// Persistence: the last stored change this connection's output depends on (its own
+    /// session's, and those its publications made); written once that is committed.
+    store_seq: u64,
 }
 
 /// How long a publisher's connection stops reading for subscribers that make no progress at
@@ -462,8 +468,13 @@ impl Connection {
         tokio::pin!(timer);
         let mut armed: Option<tokio::time::Instant> = None;
         let mut shutdown_seen = false;
+        let persists = self.hub.persists();
         loop {
             self.now = clock::now();
+            if persists {
+                // From here to the output below, changes submitted on this thread are ours.
+                crate::store::take_submitted_here();
+            }
             if !shutdown_seen && self.hub.is_shutting_down() {
                 // Server shutdown (`Hub::begin_shutdown` woke us): DISCONNECT 0x8B in MQTT 5.
                 shutdown_seen = true;
@@ -515,9 +526,12 @@ impl Connection {
                     return Ending::TakenOver;
                 }
             };
+            if persists {
+                self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
+            }
             if self.wbuf.len() > before {
                 // persistence_sync ack: nothing leaves before the state it reflects is on disk.
-                if !self.hub.store_barrier().await {
+                if !self.hub.store_barrier(self.store_seq).await {
                     warn!(
                         "Client {} disconnected: its state could not be made durable.",
                         self.client.id()
@@ -693,6 +707,22 @@ impl Connection {
                 } else if limit != 0 && message.payload.len() > limit {
                     // Mosquitto: not forwarded, the flow completes with 0x83 in 5.0.
                     ReasonCode::ImplementationSpecificError
+                } else if message.qos != mqtt_codec::QoS::AtMostOnce
+                    && self.hub.store_failing()
+                    && self.hub.needs_storage(&message)
+                {
+                    // The persistence file refuses writes (disk full): a message that must be
+                    // stored before it is acknowledged cannot be taken. 5.0: PUBACK/PUBREC 0x97;
+                    // 3.1.1 has no refusal, the connection is closed (the client resends it).
+                    warn!(
+                        "Refused PUBLISH from {} to '{}': the persistence file refuses writes.",
+                        self.client.id(),
+                        message.topic
+                    );
+                    if !self.version.is_v5() {
+                        return Step::Close(Ending::Abnormal);
+                    }
+                    ReasonCode::QuotaExceeded
                 } else if !self.hub.may_publish(&self.client, &message.topic) {
                     // acl_file: no write access. As Mosquitto: dropped; 3.1.1 acknowledges as
                     // usual (it has no way to say no), 5.0 PUBACK/PUBREC 0x87.
@@ -893,7 +923,10 @@ impl Connection {
     /// could not be made durable) and closes.
     async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
         let open = self.collect_output().is_some();
-        if !open || (!self.wbuf.is_empty() && !self.hub.store_barrier().await) {
+        if self.hub.persists() {
+            self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
+        }
+        if !open || (!self.wbuf.is_empty() && !self.hub.store_barrier(self.store_seq).await) {
             self.wbuf.clear();
         }
         self.close(wr).await;

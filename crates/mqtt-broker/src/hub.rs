@@ -1076,21 +1076,50 @@ impl Hub {
         }
     }
 
-    /// Waits until every change made so far is committed, when acknowledgements wait for it
-    /// (`persistence_sync ack`). `false` when a commit failed: what the caller was about to
-    /// acknowledge may not be durable.
-    pub(crate) async fn store_barrier(&self) -> bool {
+    /// Waits until the stored changes up to `seq` are committed, when acknowledgements wait for
+    /// them (`persistence_sync ack`), however long the file refuses writes. `false` when the
+    /// store closed first: what the caller was about to send may not be durable.
+    pub(crate) async fn store_barrier(&self, seq: u64) -> bool {
         let Some(store) = self.store.get() else {
             return true;
         };
-        if !store.acks_wait() {
-            return true;
-        }
-        let seq = store.submitted();
-        if store.committed().seq >= seq {
+        if !store.acks_wait() || store.committed().seq >= seq {
             return true;
         }
         store.wait(seq).await
+    }
+
+    /// The sequence number of the last change submitted to the store (0 without one).
+    pub(crate) fn store_submitted(&self) -> u64 {
+        self.store.get().map_or(0, Store::submitted)
+    }
+
+    /// Whether the persistence file refuses writes (disk full, I/O error) at the moment:
+    /// QoS 1/2 messages that need storing are refused meanwhile, and the store retries every
+    /// second.
+    pub fn store_failing(&self) -> bool {
+        self.store.get().is_some_and(Store::is_failing)
+    }
+
+    /// Whether routing `message` would store something: it is retained, or a persistent
+    /// session subscribes to its topic with QoS 1 or 2.
+    pub(crate) fn needs_storage(&self, message: &Message) -> bool {
+        if message.retain && !message.topic.as_str().starts_with("$SYS") {
+            return true;
+        }
+        if message.qos == QoS::AtMostOnce {
+            return false;
+        }
+        let mut matches = Matches::default();
+        self.subscriptions_read()
+            .matches(&message.topic, &mut matches);
+        // The table's lock is released before any client's (the order routing uses).
+        let subscribers: Vec<ClientRef> = matches
+            .iter()
+            .filter(|m| m.subscription.options.qos != QoS::AtMostOnce)
+            .map(|m| m.client.clone())
+            .collect();
+        subscribers.iter().any(|c| is_persistent(&c.0.lock()))
     }
 
     /// Whether the broker stores its state (`persistence true`, file open).

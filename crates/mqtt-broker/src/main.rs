@@ -109,6 +109,13 @@ fn main() -> ExitCode {
         // Signal handlers first: a SIGHUP that arrives while listeners open must not kill us.
         #[cfg(unix)]
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        // A write past the file-size limit (RLIMIT_FSIZE) must fail like a full disk, with
+        // an error the store handles (refusing what needs storing, retrying), not kill us:
+        // a handler of our own replaces SIGXFSZ's default action (tokio keeps it installed).
+        #[cfg(unix)]
+        let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+            nix::sys::signal::Signal::SIGXFSZ as i32,
+        ));
         let termination = Termination::install();
         let user = config.user.clone();
         let log_files: Vec<PathBuf> = config

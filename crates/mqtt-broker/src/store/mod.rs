@@ -29,9 +29,12 @@
 //! On-disk format: table `meta` holds `format` = [`FORMAT_VERSION`]; `retained` maps a topic to
 //! a CBOR `RetainedRecord`; `sessions` maps a client identifier to a CBOR `SessionRecord`.
 
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
@@ -41,7 +44,7 @@ use mqtt_codec::{ProtocolVersion, SubscriptionOptions};
 use mqtt_session::{Message, SessionState};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
-use tracing::error;
+use tracing::{debug, error, info};
 
 use crate::client::ClientRef;
 use crate::config::{Persistence, PersistenceSync};
@@ -276,12 +279,16 @@ enum Op {
     Session(ClientRef),
 }
 
-/// One write of a transaction: a retained message or a session record, put (`Some`) or
-/// deleted.
-enum Record {
-    Retained(String, Option<Vec<u8>>),
-    Session(String, Option<Vec<u8>>),
+/// The table a record goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Table {
+    Retained,
+    Sessions,
 }
+
+/// One write of a transaction: a retained message or a session record, put (`Some`) or
+/// deleted (`None`).
+type Record = ((Table, String), Option<Vec<u8>>);
 
 #[derive(Default)]
 struct Pending {
@@ -305,6 +312,19 @@ struct Shared {
     /// Shared: a change that spans several sessions is being made; exclusive: the writer is
     /// collecting a consistent set of records.
     gate: ShardedLock<()>,
+    /// The last commit failed (disk full, I/O error); the writer retries every second.
+    failing: AtomicBool,
+}
+
+thread_local! {
+    /// The sequence number of the last change submitted on this thread since
+    /// [`take_submitted_here`]: a connection learns which commit its output depends on.
+    static SUBMITTED_HERE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The last change submitted on this thread since the previous call (0: none), reset.
+pub(crate) fn take_submitted_here() -> u64 {
+    SUBMITTED_HERE.with(|c| c.replace(0))
 }
 
 /// The store: submits changes to the writer thread and waits for their commit.
@@ -327,10 +347,11 @@ impl Store {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             gate: ShardedLock::new(()),
+            failing: AtomicBool::new(false),
         });
         let committed = tokio::sync::watch::Sender::new(Committed::default());
         let writer = Writer {
-            db,
+            db: Some(db),
             path,
             shared: Arc::clone(&shared),
             committed: committed.clone(),
@@ -363,7 +384,14 @@ impl Store {
         let seq = p.submitted;
         drop(p);
         self.shared.wake.notify_one();
+        SUBMITTED_HERE.with(|c| c.set(seq));
         seq
+    }
+
+    /// Whether the last commit failed (disk full, I/O error) and the store has not recovered:
+    /// changes are kept in memory and written once the file takes them again.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Relaxed)
     }
 
     /// Held while making a change that must be stored whole (see the module documentation).
@@ -401,8 +429,9 @@ impl Store {
         self.sync == PersistenceSync::Ack
     }
 
-    /// Waits until every change up to `seq` is committed. `false` when a commit failed in the
-    /// meantime: what was to be acknowledged may not be durable.
+    /// Waits until every change up to `seq` is committed, however long the file refuses
+    /// writes. `false` when the store closed first: what was to be acknowledged may not be
+    /// durable.
     pub(crate) async fn wait(&self, seq: u64) -> bool {
         let mut rx = self.committed.subscribe();
         let failures = rx.borrow().failures;
@@ -451,7 +480,8 @@ impl Drop for Store {
 }
 
 struct Writer {
-    db: Database,
+    /// `None` between a failed commit and a successful reopening.
+    db: Option<Database>,
     path: PathBuf,
     shared: Arc<Shared>,
     committed: tokio::sync::watch::Sender<Committed>,
@@ -461,13 +491,23 @@ struct Writer {
     autosave_on_changes: bool,
 }
 
+/// How often a store that failed tries to write again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 impl Writer {
-    fn run(self) {
+    fn run(mut self) {
         let periodic = self.sync == PersistenceSync::Periodic;
         let interval = Duration::from_secs(u64::from(self.autosave_interval));
         let mut last_save = Instant::now();
         // Changes committed without fsync since the last durable commit (periodic mode).
         let mut unsaved: u64 = 0;
+        // After a failed commit: every record not yet written, the latest per key. The live
+        // state stays the truth; this only has to reach the file once it takes writes again.
+        let mut dirty: BTreeMap<(Table, String), Option<Vec<u8>>> = BTreeMap::new();
+        let mut failing = false;
+        // Periodic mode: what was committed without fsync since the last durable commit, which
+        // a failure may roll back (the file is reopened), so it is rewritten with the rest.
+        let mut since_durable: BTreeMap<(Table, String), Option<Vec<u8>>> = BTreeMap::new();
         loop {
             // Wait for work without holding the gate: connections take its shared side.
             {
@@ -477,19 +517,31 @@ impl Writer {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
                 while p.ops.is_empty() && !p.closing {
-                    if periodic && unsaved > 0 && !self.autosave_on_changes && !interval.is_zero() {
-                        let left = interval.saturating_sub(last_save.elapsed());
-                        if left.is_zero() {
-                            break;
-                        }
-                        p = self
-                            .shared
-                            .wake
-                            .wait_timeout(p, left)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
+                    let timeout = if failing {
+                        Some(RETRY_AFTER)
+                    } else if periodic
+                        && unsaved > 0
+                        && !self.autosave_on_changes
+                        && !interval.is_zero()
+                    {
+                        Some(interval.saturating_sub(last_save.elapsed()))
                     } else {
-                        p = self.shared.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+                        None
+                    };
+                    match timeout {
+                        Some(left) if left.is_zero() => break,
+                        Some(left) => {
+                            let (guard, waited) = self
+                                .shared
+                                .wake
+                                .wait_timeout(p, left)
+                                .unwrap_or_else(|e| e.into_inner());
+                            p = guard;
+                            if waited.timed_out() {
+                                break;
+                            }
+                        }
+                        None => p = self.shared.wake.wait(p).unwrap_or_else(|e| e.into_inner()),
                     }
                 }
             }
@@ -510,6 +562,43 @@ impl Writer {
                 drop(gate);
                 (records, count, upto, closing)
             };
+            if failing {
+                // Retry everything not written, durably, in a reopened file.
+                dirty.extend(records);
+                match self.reopen().and_then(|()| self.commit(dirty.iter(), true)) {
+                    Ok(()) => {
+                        info!(
+                            "Persistence file {} takes writes again: {} pending changes written.",
+                            self.path.display(),
+                            dirty.len()
+                        );
+                        dirty.clear();
+                        failing = false;
+                        self.shared.failing.store(false, Ordering::Relaxed);
+                        unsaved = 0;
+                        last_save = Instant::now();
+                        self.committed.send_modify(|c| c.seq = upto);
+                    }
+                    Err(e) => {
+                        if closing {
+                            error!(
+                                "Error: persistence file {} still refuses writes at shutdown:                                  {} changes are lost ({e}).",
+                                self.path.display(),
+                                dirty.len()
+                            );
+                        } else {
+                            debug!(
+                                "Persistence file {} still refuses writes: {e}",
+                                self.path.display()
+                            );
+                        }
+                    }
+                }
+                if closing {
+                    break;
+                }
+                continue;
+            }
             let save_due = !periodic
                 || closing
                 || (self.autosave_on_changes
@@ -520,33 +609,55 @@ impl Writer {
                     && last_save.elapsed() >= interval);
             if count > 0 || (save_due && unsaved > 0) {
                 let durable = save_due;
-                let ok = match self.commit(records, durable) {
-                    Ok(()) => true,
+                match self.commit(records.iter().map(|(k, v)| (k, v)), durable) {
+                    Ok(()) => {
+                        if durable {
+                            unsaved = 0;
+                            last_save = Instant::now();
+                            since_durable.clear();
+                        } else {
+                            unsaved += count;
+                            since_durable.extend(records);
+                        }
+                        self.committed.send_modify(|c| c.seq = upto);
+                    }
                     Err(e) => {
+                        // Nothing is acknowledged until the file takes the changes: waiting
+                        // connections wait, new QoS 1/2 messages that need storing are refused
+                        // (5.0: 0x97 Quota exceeded), the rest of the broker goes on.
                         error!(
-                            "Error: cannot write to persistence file {}: {e}",
-                            self.path.display()
+                            "Error: cannot write to persistence file {}: {e}. Retrying every \
+                             {} s; messages that need storing are refused meanwhile.",
+                            self.path.display(),
+                            RETRY_AFTER.as_secs()
                         );
-                        false
+                        failing = true;
+                        self.shared.failing.store(true, Ordering::Relaxed);
+                        // A file that failed a write must be reopened (redb refuses further use).
+                        self.db = None;
+                        dirty.append(&mut since_durable);
+                        dirty.extend(records);
                     }
-                };
-                if durable && ok {
-                    unsaved = 0;
-                    last_save = Instant::now();
-                } else {
-                    unsaved += count;
                 }
-                self.committed.send_modify(|c| {
-                    c.seq = upto;
-                    if !ok {
-                        c.failures += 1;
-                    }
-                });
             }
             if closing {
                 break;
             }
         }
+    }
+
+    /// Opens the file again after a failure (redb refuses a database after an I/O error).
+    fn reopen(&mut self) -> Result<(), String> {
+        if self.db.is_some() {
+            return Ok(());
+        }
+        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Database::create(&self.path)
+        }))
+        .map_err(|_| "the file cannot be reopened".to_string())?
+        .map_err(|e| e.to_string())?;
+        self.db = Some(db);
+        Ok(())
     }
 
     /// What the operations write: each changed session once, as it is now (later changes of
@@ -556,15 +667,15 @@ impl Writer {
         let mut records = Vec::with_capacity(ops.len());
         for op in ops {
             match op {
-                Op::Retained(topic, bytes) => records.push(Record::Retained(topic, bytes)),
+                Op::Retained(topic, bytes) => records.push(((Table::Retained, topic), bytes)),
                 Op::Session(client) => {
                     if !seen.insert(Arc::as_ptr(&client.0)) {
                         continue;
                     }
-                    let id = client.id().to_string();
+                    let key = (Table::Sessions, client.id().to_string());
                     match (self.resolve)(&client) {
-                        SessionWrite::Put(bytes) => records.push(Record::Session(id, Some(bytes))),
-                        SessionWrite::Delete => records.push(Record::Session(id, None)),
+                        SessionWrite::Put(bytes) => records.push((key, Some(bytes))),
+                        SessionWrite::Delete => records.push((key, None)),
                         SessionWrite::Skip => {}
                     }
                 }
@@ -573,14 +684,25 @@ impl Writer {
         records
     }
 
-    fn commit(&self, records: Vec<Record>, durable: bool) -> Result<(), String> {
-        self.write(records, durable).map_err(|e| e.to_string())
+    fn commit<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a (Table, String), &'a Option<Vec<u8>>)>,
+        durable: bool,
+    ) -> Result<(), String> {
+        let Some(db) = &self.db else {
+            return Err("the file is not open".into());
+        };
+        Self::write(db, records, durable).map_err(|e| e.to_string())
     }
 
     // redb's error is large; it is turned into a message at once.
     #[allow(clippy::result_large_err)]
-    fn write(&self, records: Vec<Record>, durable: bool) -> Result<(), redb::Error> {
-        let mut tx = self.db.begin_write()?;
+    fn write<'a>(
+        db: &Database,
+        records: impl Iterator<Item = (&'a (Table, String), &'a Option<Vec<u8>>)>,
+        durable: bool,
+    ) -> Result<(), redb::Error> {
+        let mut tx = db.begin_write()?;
         tx.set_durability(if durable {
             Durability::Immediate
         } else {
@@ -589,19 +711,17 @@ impl Writer {
         {
             let mut retained = tx.open_table(RETAINED)?;
             let mut sessions = tx.open_table(SESSIONS)?;
-            for record in records {
-                match record {
-                    Record::Retained(topic, Some(bytes)) => {
-                        retained.insert(topic.as_str(), bytes.as_slice())?;
+            for ((table, key), value) in records {
+                let table = match table {
+                    Table::Retained => &mut retained,
+                    Table::Sessions => &mut sessions,
+                };
+                match value {
+                    Some(bytes) => {
+                        table.insert(key.as_str(), bytes.as_slice())?;
                     }
-                    Record::Retained(topic, None) => {
-                        retained.remove(topic.as_str())?;
-                    }
-                    Record::Session(id, Some(bytes)) => {
-                        sessions.insert(id.as_str(), bytes.as_slice())?;
-                    }
-                    Record::Session(id, None) => {
-                        sessions.remove(id.as_str())?;
+                    None => {
+                        table.remove(key.as_str())?;
                     }
                 }
             }
