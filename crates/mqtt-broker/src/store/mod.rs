@@ -343,6 +343,17 @@ impl Store {
         persistence: &Persistence,
         resolve: Resolver,
     ) -> Store {
+        let compaction = (COMPACT_AFTER_RECORDS, COMPACT_WHEN_IDLE);
+        Self::start_with(db, path, persistence, resolve, compaction)
+    }
+
+    fn start_with(
+        db: Database,
+        path: PathBuf,
+        persistence: &Persistence,
+        resolve: Resolver,
+        compaction: (u64, Duration),
+    ) -> Store {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
@@ -359,6 +370,7 @@ impl Store {
             sync: persistence.sync,
             autosave_interval: persistence.autosave_interval,
             autosave_on_changes: persistence.autosave_on_changes,
+            compaction,
         };
         let thread = std::thread::Builder::new()
             .name("mqtt-store".into())
@@ -489,10 +501,18 @@ struct Writer {
     sync: PersistenceSync,
     autosave_interval: u32,
     autosave_on_changes: bool,
+    /// Records written, then idle time, after which the file is compacted.
+    compaction: (u64, Duration),
 }
 
 /// How often a store that failed tries to write again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Records written since the last compaction that make the next one worth it.
+const COMPACT_AFTER_RECORDS: u64 = 10_000;
+/// How long the store must have been idle before it compacts the file (compaction holds the
+/// writer, and so every acknowledgement that waits for it).
+const COMPACT_WHEN_IDLE: Duration = Duration::from_secs(30);
 
 impl Writer {
     fn run(mut self) {
@@ -508,7 +528,14 @@ impl Writer {
         // Periodic mode: what was committed without fsync since the last durable commit, which
         // a failure may roll back (the file is reopened), so it is rewritten with the rest.
         let mut since_durable: BTreeMap<(Table, String), Option<Vec<u8>>> = BTreeMap::new();
+        // Background compaction: records written since the last one, and the last write.
+        let mut written_since_compact: u64 = 0;
+        let mut last_write = Instant::now();
         loop {
+            let (after, idle) = self.compaction;
+            let compact_due = |written: u64, last: Instant| {
+                (written >= after).then(|| idle.saturating_sub(last.elapsed()))
+            };
             // Wait for work without holding the gate: connections take its shared side.
             {
                 let mut p = self
@@ -528,6 +555,10 @@ impl Writer {
                     } else {
                         None
                     };
+                    let timeout = match (timeout, compact_due(written_since_compact, last_write)) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                     match timeout {
                         Some(left) if left.is_zero() => break,
                         Some(left) => {
@@ -543,6 +574,17 @@ impl Writer {
                         }
                         None => p = self.shared.wake.wait(p).unwrap_or_else(|e| e.into_inner()),
                     }
+                }
+                if p.ops.is_empty()
+                    && !p.closing
+                    && !failing
+                    && compact_due(written_since_compact, last_write) == Some(Duration::ZERO)
+                {
+                    drop(p);
+                    self.compact();
+                    written_since_compact = 0;
+                    last_write = Instant::now();
+                    continue;
                 }
             }
             // No change spanning several sessions is half made while the operations are taken
@@ -609,6 +651,7 @@ impl Writer {
                     && last_save.elapsed() >= interval);
             if count > 0 || (save_due && unsaved > 0) {
                 let durable = save_due;
+                let records_written = records.len() as u64;
                 match self.commit(records.iter().map(|(k, v)| (k, v)), durable) {
                     Ok(()) => {
                         if durable {
@@ -620,6 +663,8 @@ impl Writer {
                             since_durable.extend(records);
                         }
                         self.committed.send_modify(|c| c.seq = upto);
+                        written_since_compact += records_written;
+                        last_write = Instant::now();
                     }
                     Err(e) => {
                         // Nothing is acknowledged until the file takes the changes: waiting
@@ -643,6 +688,30 @@ impl Writer {
             if closing {
                 break;
             }
+        }
+    }
+
+    /// Gives the space of deleted records back to the file system (redb reuses it anyway; this
+    /// keeps the file from staying at its largest size after a burst).
+    fn compact(&mut self) {
+        let Some(db) = self.db.as_mut() else {
+            return;
+        };
+        let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let started = Instant::now();
+        match db.compact() {
+            Ok(_) => {
+                let after = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+                debug!(
+                    "Compacted persistence file {}: {before} -> {after} bytes in {:?}.",
+                    self.path.display(),
+                    started.elapsed()
+                );
+            }
+            Err(e) => debug!(
+                "Persistence file {} not compacted: {e}",
+                self.path.display()
+            ),
         }
     }
 
@@ -728,5 +797,52 @@ impl Writer {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_file_is_compacted_once_idle_after_many_writes() {
+        let dir = test_support::TempDir::new("store-compact");
+        let path = dir.path().join("store.db");
+        let (db, _) = open(&path).unwrap();
+        let resolve: Resolver = Box::new(|_| SessionWrite::Skip);
+        let store = Store::start_with(
+            db,
+            path.clone(),
+            &Persistence::default(),
+            resolve,
+            (100, Duration::from_millis(100)),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let big = vec![7u8; 64 * 1024];
+        for i in 0..200 {
+            store.retained_set(&format!("t/{i}"), big.clone());
+        }
+        runtime.block_on(store.wait(store.submitted()));
+        let full = std::fs::metadata(&path).unwrap().len();
+        for i in 0..200 {
+            store.retained_clear(&format!("t/{i}"));
+        }
+        runtime.block_on(store.wait(store.submitted()));
+        // Idle now: within a few idle periods the writer compacts the file.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut size = full;
+        while size * 2 > full {
+            assert!(
+                Instant::now() < deadline,
+                "not compacted: {size} bytes of {full}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+            size = std::fs::metadata(&path).unwrap().len();
+        }
+        store.close();
     }
 }
