@@ -879,6 +879,7 @@ impl Connection {
             return None;
         }
         let mut sent_flow = false;
+        let mut sent_exactly_once = false;
         let closed = st.session.connection_state() == ConnectionState::Closed;
         // Past the high-water mark packets stay in the session, where they count toward its
         // backlog (and so slow publishers down) until the socket takes what is written. A
@@ -889,6 +890,11 @@ impl Connection {
                 break;
             };
             sent_flow |= matches!(p, Packet::Publish(_) | Packet::PubRel(_));
+            sent_exactly_once |= match &p {
+                Packet::Publish(p) => p.qos.qos() == mqtt_codec::QoS::ExactlyOnce,
+                Packet::PubRel(_) => true,
+                _ => false,
+            };
             if p.encode(self.version, &mut self.wbuf).is_err() {
                 debug!(
                     "Dropping an unencodable {} for {}.",
@@ -898,8 +904,18 @@ impl Connection {
             }
         }
         if sent_flow {
-            // Packet identifiers given and messages moved in flight: stored before they go.
+            // Packet identifiers given and messages moved in flight: stored. A QoS 2 delivery
+            // (or PUBREL) waits for that commit, so that after a crash it is resent with the
+            // same identifier, never as a second delivery. QoS 1 deliveries need not wait: a
+            // crash before the commit only resends them (QoS 1 allows duplicates), and the
+            // messages themselves were stored before their publishers had a PUBACK.
+            if self.hub.persists() {
+                self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
+            }
             self.hub.persist_locked(&self.client, &mut st);
+            if self.hub.persists() && !sent_exactly_once {
+                crate::store::take_submitted_here();
+            }
         }
         let mut events = std::mem::take(&mut self.events);
         drain_events(&mut st, &mut events);

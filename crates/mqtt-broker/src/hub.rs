@@ -20,7 +20,7 @@ use mqtt_codec::{
     ConnAck, ConnAckProperties, Connect, MqttString, ProtocolVersion, QoS, ReasonCode,
     RetainHandling, SubAck, Subscribe, TopicName, UnsubAck, Unsubscribe,
 };
-use mqtt_session::{Config as SessionConfig, Message, Session};
+use mqtt_session::{Config as SessionConfig, Message, MessageId, Session};
 use tracing::{debug, info};
 
 use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
@@ -1178,6 +1178,8 @@ impl Hub {
         if !is_persistent(&st) {
             return SessionWrite::Delete;
         }
+        let shared_links: Vec<(MessageId, GroupId)> =
+            st.shared.iter().map(|(id, g)| (*id, *g)).collect();
         let record = SessionRecord {
             version: st.version,
             username: st.username.clone(),
@@ -1190,8 +1192,18 @@ impl Hub {
                 delay: w.delay,
                 due_at: w.due_at,
             }),
+            shared: Vec::new(),
         };
         drop(st);
+        let mut record = record;
+        if !shared_links.is_empty() {
+            // Group handles do not outlive the process: the group is named by its filter.
+            let table = self.subscriptions_read();
+            record.shared = shared_links
+                .into_iter()
+                .filter_map(|(id, g)| Some((id, table.group_filter(g)?.as_str().to_string())))
+                .collect();
+        }
         SessionWrite::Put(crate::store::encode(&record))
     }
 
@@ -1289,6 +1301,20 @@ impl Hub {
                             identifier: s.identifier,
                         },
                     );
+                }
+            }
+            if !record.shared.is_empty() {
+                // The links of its shared deliveries to their groups (which its own
+                // subscriptions, restored above, brought back).
+                let table = self.subscriptions_read();
+                let mut st = client.0.lock();
+                for (id, filter) in record.shared {
+                    let group = mqtt_codec::TopicFilter::new(filter)
+                        .ok()
+                        .and_then(|f| table.group_of(&f));
+                    if let Some(group) = group {
+                        st.shared.insert(id, group);
+                    }
                 }
             }
             // Disconnected at the crash or shutdown: its expiry runs from its disconnection, or

@@ -359,3 +359,38 @@ async fn wills_of_persistent_sessions_connected_at_a_crash_are_published_after_i
     );
     drop(broker);
 }
+
+#[tokio::test]
+async fn a_shared_delivery_keeps_its_group_across_a_restart() {
+    // [MQTT-4.8.2-4] (5.0) a message a member did not complete goes to another member of the
+    // group if the member's session ends; with persistence, also after a restart.
+    let dir = TempDir::new("persist-shared");
+    let port = free_port();
+    let conf = conf(dir.path(), port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let broker = start(&conf);
+    persistent_subscriber(addr, "other", "$share/g/s/#").await;
+    // The only online member: it gets the message, and never acknowledges it.
+    let (mut member, _) = RawClient::connect_with(addr, v5_connect("member", true, 1)).await;
+    member.subscribe("$share/g/s/#", QoS::AtLeastOnce).await;
+    let mut p = RawClient::connect(addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("s/1", "shared", QoS::AtLeastOnce, false).await;
+    match member.recv().await {
+        Some(Packet::Publish(m)) => assert_eq!(m.topic.as_str(), "s/1"),
+        other => panic!("expected the shared message, got {other:?}"),
+    }
+    broker.sigkill();
+
+    // After the restart the member stays away; its session ends after its 1 s expiry, and the
+    // message goes to the other member.
+    let broker = start(&conf);
+    let (mut other, ack) = RawClient::connect_with(
+        addr,
+        connect_packet(ProtocolVersion::V3_1_1, "other", false),
+    )
+    .await;
+    assert!(ack.session_present);
+    let m = other.expect_publish().await;
+    assert_eq!((m.topic.as_str(), &m.payload[..]), ("s/1", &b"shared"[..]));
+    drop(broker);
+}

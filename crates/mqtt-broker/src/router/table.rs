@@ -534,6 +534,17 @@ impl<K: Clone + Eq + Hash> SubscriptionTable<K> {
         Some(member.clone())
     }
 
+    /// The group of a shared filter (`$share/{ShareName}/{filter}`), if anyone subscribes to
+    /// it. Group handles do not outlive the process; the filter names the group in a file.
+    pub fn group_of(&self, filter: &TopicFilter) -> Option<GroupId> {
+        self.routes.groups.find(filter)
+    }
+
+    /// The shared filter (`$share/{ShareName}/{filter}`) of a group that still exists.
+    pub fn group_filter(&self, group: GroupId) -> Option<&TopicFilter> {
+        self.routes.groups.get(group).map(|g| &g.filter)
+    }
+
     /// Number of subscriptions, shared ones included.
     pub fn len(&self) -> usize {
         self.len
@@ -931,6 +942,19 @@ mod tests {
         assert_eq!(counts.get(&(1, "a")), Some(&50));
         assert_eq!(counts.get(&(1, "c")), Some(&50));
         assert_eq!(counts.get(&(1, "b")), None);
+    }
+
+    #[test]
+    fn shared_groups_are_found_by_their_filter() {
+        let mut t = SubscriptionTable::new();
+        let shared = filter("$share/g/a/+");
+        assert_eq!(t.group_of(&shared), None);
+        t.subscribe("a", &shared, Subscription::default());
+        let id = t.group_of(&shared).expect("the group exists");
+        assert_eq!(t.group_filter(id), Some(&shared));
+        assert_eq!(t.group_of(&filter("$share/h/a/+")), None);
+        t.unsubscribe(&"a", &shared);
+        assert_eq!(t.group_filter(id), None, "gone with its last member");
     }
 
     #[test]

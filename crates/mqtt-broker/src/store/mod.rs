@@ -41,7 +41,7 @@ use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{ProtocolVersion, SubscriptionOptions};
-use mqtt_session::{Message, SessionState};
+use mqtt_session::{Message, MessageId, SessionState};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info};
@@ -90,6 +90,11 @@ pub(crate) struct SessionRecord {
     /// written before wills were stored, which read as none.
     #[serde(default)]
     pub(crate) will: Option<StoredWill>,
+    /// Messages it received through a shared subscription and has not completed, with the
+    /// group's `$share/...` filter: if the session ends, they go to another member. Absent in
+    /// older records (no links then).
+    #[serde(default)]
+    pub(crate) shared: Vec<(MessageId, String)>,
 }
 
 /// A will kept with its session.
