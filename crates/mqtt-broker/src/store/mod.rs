@@ -13,9 +13,10 @@
 //! the state it reflects is on disk.
 //!
 //! With `persistence_sync periodic` the same transactions are committed without fsync (redb
-//! `Durability::None`); every `autosave_interval` seconds (or changes, `autosave_on_changes`) and
-//! at shutdown a durable commit makes all of them durable at once: a crash rolls the file back
-//! to the last durable commit, as Mosquitto's snapshots.
+//! `Durability::Eventual`); every `autosave_interval` seconds (or changes, `autosave_on_changes`)
+//! and at shutdown a durable commit makes all of them durable at once: a power cut rolls the file
+//! back to at worst the last durable commit, as Mosquitto's snapshots; a killed process loses
+//! nothing its writes had handed to the OS.
 //!
 //! A change that spans several sessions must reach the file whole: a QoS 2 PUBLISH is queued
 //! for its subscribers *and* its packet identifier is kept in the publisher's session (so that
@@ -777,10 +778,14 @@ impl Writer {
         durable: bool,
     ) -> Result<(), redb::Error> {
         let mut tx = db.begin_write()?;
+        // Periodic mode's commits between saves: written without fsync (redb `Eventual`), so a
+        // killed process loses nothing the OS got, and redb can reuse freed pages (with
+        // `None` it cannot until the next durable commit, and the file grew by gigabytes
+        // between saves under load).
         tx.set_durability(if durable {
             Durability::Immediate
         } else {
-            Durability::None
+            Durability::Eventual
         });
         {
             let mut retained = tx.open_table(RETAINED)?;
