@@ -12,8 +12,13 @@
 //!
 //! `cargo run --release -p xtask -- bench-compare [OPTIONS]`: the side-by-side broker benchmark
 //! (mqtt-broker, Mosquitto, rumqttd); see [`compare`] and `bench/compare.sh`.
+//!
+//! `cargo run --release -p xtask -- bench-persistence [OPTIONS]`: the persistence benchmark
+//! (throughput with and without persistence, restart time); see [`persistence`] and
+//! `bench/persistence.sh`.
 
 mod compare;
+mod persistence;
 
 use std::fs;
 use std::io;
@@ -159,6 +164,9 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("bench-compare") {
         return compare::main(&workspace_root(), args.get(1..).unwrap_or_default());
     }
+    if args.first().map(String::as_str) == Some("bench-persistence") {
+        return persistence::main(&workspace_root(), args.get(1..).unwrap_or_default());
+    }
     match args
         .iter()
         .map(String::as_str)
@@ -185,7 +193,8 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo run -p xtask -- dist-assets [DIR]\n       \
-                 cargo run --release -p xtask -- bench-compare [--help | OPTIONS]"
+                 cargo run --release -p xtask -- bench-compare [--help | OPTIONS]\n       \
+                 cargo run --release -p xtask -- bench-persistence [--help | OPTIONS]"
             );
             ExitCode::from(2)
         }

@@ -92,39 +92,20 @@ fn find_binary(name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Where cargo puts this workspace's builds: `CARGO_TARGET_DIR` (relative to the workspace when
+/// relative) or `target` in the workspace.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 /// Locates `kind`'s binary and reads its port from its configuration. Installs nothing: a
 /// missing binary is an error that says how to get it. `MOSQUITTO`, `RUMQTTD` and
 /// `MQTT_BROKER` override the binary's path.
 pub(crate) fn locate(kind: Kind, root: &Path) -> Result<Broker, String> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let (var, found) = match kind {
-        // Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
-        Kind::Mosquitto => (
-            "MOSQUITTO",
-            find_binary("mosquitto", &[PathBuf::from("/usr/sbin")]),
-        ),
-        // `cargo install` puts it in ~/.cargo/bin, which not every shell has on its PATH.
-        Kind::Rumqttd => (
-            "RUMQTTD",
-            find_binary(
-                "rumqttd",
-                &home.map(|h| vec![h.join(".cargo/bin")]).unwrap_or_default(),
-            ),
-        ),
-        Kind::Ours => {
-            let p = root.join("target/release/mqtt-broker");
-            ("MQTT_BROKER", p.is_file().then_some(p))
-        }
-    };
-    let binary = match std::env::var_os(var) {
-        Some(p) => PathBuf::from(p),
-        None => found.ok_or_else(|| {
-            format!(
-                "{kind}: binary not found; {} (or set {var}=/path/to/binary)",
-                kind.install_hint()
-            )
-        })?,
-    };
+    let binary = binary(kind, root)?;
     let config = root.join(kind.config());
     let text = fs::read_to_string(&config)
         .map_err(|e| format!("{kind}: cannot read {}: {e}", config.display()))?;
@@ -143,6 +124,40 @@ pub(crate) fn locate(kind: Kind, root: &Path) -> Result<Broker, String> {
         port,
         version,
     })
+}
+
+/// `kind`'s binary (see [`locate`]): `MOSQUITTO`, `RUMQTTD` or `MQTT_BROKER`, else searched
+/// for; ours is `release/mqtt-broker` in the [`target_dir`].
+pub(crate) fn binary(kind: Kind, root: &Path) -> Result<PathBuf, String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let (var, found) = match kind {
+        // Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
+        Kind::Mosquitto => (
+            "MOSQUITTO",
+            find_binary("mosquitto", &[PathBuf::from("/usr/sbin")]),
+        ),
+        // `cargo install` puts it in ~/.cargo/bin, which not every shell has on its PATH.
+        Kind::Rumqttd => (
+            "RUMQTTD",
+            find_binary(
+                "rumqttd",
+                &home.map(|h| vec![h.join(".cargo/bin")]).unwrap_or_default(),
+            ),
+        ),
+        Kind::Ours => {
+            let p = target_dir(root).join("release/mqtt-broker");
+            ("MQTT_BROKER", p.is_file().then_some(p))
+        }
+    };
+    match std::env::var_os(var) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => found.ok_or_else(|| {
+            format!(
+                "{kind}: binary not found; {} (or set {var}=/path/to/binary)",
+                kind.install_hint()
+            )
+        }),
+    }
 }
 
 /// The port of the loopback listener of a Mosquitto-format or rumqttd TOML configuration: the
@@ -166,7 +181,7 @@ pub(crate) fn config_port(text: &str) -> Option<u16> {
     })
 }
 
-fn version_of(kind: Kind, binary: &Path) -> String {
+pub(crate) fn version_of(kind: Kind, binary: &Path) -> String {
     // Mosquitto has no --version: `-h` prints the version on its first line (and exits 3).
     let flag = if kind == Kind::Mosquitto {
         "-h"
@@ -224,6 +239,14 @@ impl Running {
         log: &Path,
         timeout: Duration,
     ) -> Result<Running, String> {
+        let mut running = Running::spawn(broker, cpu, log)?;
+        running.wait_until_listening(broker.port, timeout)?;
+        Ok(running)
+    }
+
+    /// Starts `broker` as [`Running::start`] does, but returns as soon as the process is
+    /// spawned (after checking that its port is free).
+    pub(crate) fn spawn(broker: &Broker, cpu: Option<u32>, log: &Path) -> Result<Running, String> {
         let kind = broker.kind;
         if !port_is_free(broker.port) {
             return Err(format!(
@@ -258,20 +281,22 @@ impl Running {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("{kind}: cannot start {}: {e}", broker.binary.display()))?;
-        let mut running = Running {
+        Ok(Running {
             kind,
             pid: child.id(),
             child,
             log: log.to_path_buf(),
-        };
-        running.wait_until_listening(broker.port, timeout)?;
-        Ok(running)
+        })
     }
 
     /// Waits for the port to accept a connection. Linux offers no notification for another
     /// process's listen(), so this retries the connect, each attempt itself awaiting the
     /// answer, and gives up early if the broker exits.
-    fn wait_until_listening(&mut self, port: u16, timeout: Duration) -> Result<(), String> {
+    pub(crate) fn wait_until_listening(
+        &mut self,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         loop {
@@ -330,12 +355,54 @@ impl Running {
             fs::read_to_string(&path).map_err(|e| format!("{}: reading {path}: {e}", self.kind))?;
         status_vmrss_bytes(&text).ok_or_else(|| format!("{}: no VmRSS line in {path}", self.kind))
     }
+
+    /// Sends `signal` (`TERM`, `KILL`, ...) and waits up to `timeout` for the broker to exit;
+    /// returns its exit status and how long it took to exit. On timeout it is killed and the
+    /// error says so.
+    pub(crate) fn stop(
+        &mut self,
+        signal: &str,
+        timeout: Duration,
+    ) -> Result<(ExitStatus, Duration), String> {
+        if let Some(status) = self.exited() {
+            return Err(format!(
+                "{}: had already exited ({status}) before SIG{signal}; {}",
+                self.kind,
+                self.log_tail()
+            ));
+        }
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid.to_string())
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !sent.success() {
+            return Err(format!("kill -{signal} {} failed ({sent})", self.pid));
+        }
+        loop {
+            if let Some(status) = self.exited() {
+                return Ok((status, started.elapsed()));
+            }
+            if started.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!(
+                    "{}: still running {timeout:?} after SIG{signal}: killed; {}",
+                    self.kind,
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // No persistence is configured, so SIGKILL loses nothing and cannot hang on a broker
-        // that ignores SIGTERM while busy.
+        // bench-compare configures no persistence, so SIGKILL loses nothing and cannot hang on
+        // a broker that ignores SIGTERM while busy; bench-persistence stops its brokers with
+        // [`Running::stop`] first where the way they stop matters.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -14,10 +14,10 @@
 //! Modules: [`brokers`] (binaries, start/stop, pinning, `/proc`), [`scenarios`] (the matrix and
 //! one mqtt-bench run), [`table`] (Markdown), [`plot`] (SVG).
 
-mod brokers;
+pub(crate) mod brokers;
 mod plot;
-mod scenarios;
-mod table;
+pub(crate) mod scenarios;
+pub(crate) mod table;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -248,7 +248,7 @@ fn bench_has_filters_per_client(bench: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
+pub(crate) fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
     let o = Command::new(cmd).args(args).output().ok()?;
     o.status
         .success()
@@ -256,7 +256,7 @@ fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
 }
 
 /// The soft open-files limit, which the brokers inherit.
-fn fd_limit() -> Option<u64> {
+pub(crate) fn fd_limit() -> Option<u64> {
     let limits = fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
@@ -397,15 +397,22 @@ fn latency_rate(doc_results: &[Value], notes: &mut Vec<String>) -> Option<f64> {
     None
 }
 
-fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
-    let bench = root.join("target/release/mqtt-bench");
-    if !bench.is_file() {
-        return Err(format!(
-            "{} not found: build it with `cargo build --release -p mqtt-cli` (bench/compare.sh \
-             does)",
+/// The release `mqtt-bench` of the [`brokers::target_dir`]; `script` is the wrapper that
+/// builds it, for the error.
+pub(crate) fn bench_binary(root: &Path, script: &str) -> Result<PathBuf, String> {
+    let bench = brokers::target_dir(root).join("release/mqtt-bench");
+    if bench.is_file() {
+        Ok(bench)
+    } else {
+        Err(format!(
+            "{} not found: build it with `cargo build --release -p mqtt-cli` ({script} does)",
             bench.display()
-        ));
+        ))
     }
+}
+
+fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
+    let bench = bench_binary(root, "bench/compare.sh")?;
     let mut located = Vec::new();
     let mut missing = Vec::new();
     for &kind in &o.brokers {
@@ -461,6 +468,7 @@ fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
             clk_tck,
             duration: o.duration,
             hold,
+            extra_args: &[],
         };
         let items: Vec<Item<'_>> = matrix.iter().map(Item::Plain).collect();
         for b in &located {
@@ -482,6 +490,7 @@ fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
                 clk_tck,
                 duration: o.duration,
                 hold,
+                extra_args: &[],
             };
             for b in &located {
                 session(
@@ -514,6 +523,7 @@ fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
                 clk_tck,
                 duration: o.duration,
                 hold,
+                extra_args: &[],
             };
             for b in &located {
                 session(b, placement, &items, &g, &logs, &mut results, &mut notes);

@@ -299,6 +299,9 @@ pub(crate) struct Generator<'a> {
     pub(crate) duration: f64,
     /// Seconds the idle connections are held once all are up.
     pub(crate) hold: f64,
+    /// Appended to every message scenario's command line (bench-persistence:
+    /// `--persistent-subscribers`, `--inflight N`); empty in bench-compare.
+    pub(crate) extra_args: &'a [String],
 }
 
 /// The mqtt-bench command line of `scenario` against `port`.
@@ -319,7 +322,8 @@ pub(crate) fn bench_args(scenario: &Scenario, port: u16, g: &Generator<'_>) -> V
             if *rate > 0.0 {
                 push(&["--rate", &format!("{rate:.3}")]);
             }
-            push(&["--json", "--quiet"]);
+            args.extend(g.extra_args.iter().cloned());
+            args.extend(["--json".to_owned(), "--quiet".to_owned()]);
         }
         // Not --quiet: the once-a-second progress line on stderr is how we learn that every
         // connection is up, which is when the broker's RSS is read.
@@ -556,6 +560,7 @@ mod tests {
             clk_tck: 100.0,
             duration: 10.0,
             hold: 3.0,
+            extra_args: &[],
         };
         let fan_in = &matrix()[1];
         assert_eq!(
@@ -571,5 +576,17 @@ mod tests {
             bench_args(&matrix()[0], 2, &g).join(" "),
             "conn -h 127.0.0.1 -p 2 -c 10000 --duration 3 --json"
         );
+        // bench-persistence's extra arguments go before --json, to message scenarios only.
+        let extra = ["--persistent-subscribers".to_owned()];
+        let g = Generator {
+            extra_args: &extra,
+            ..g
+        };
+        assert_eq!(
+            bench_args(&matrix()[2], 3, &g).join(" "),
+            "fan-in -h 127.0.0.1 -p 3 -c 8 -q 1 --size 64 --duration 10 \
+             --persistent-subscribers --json --quiet"
+        );
+        assert!(!bench_args(&matrix()[0], 2, &g).contains(&extra[0]));
     }
 }
