@@ -50,6 +50,28 @@ async fn publish_subscribe_at_every_qos_with_downgrade() {
 }
 
 #[tokio::test]
+async fn every_retained_qos_0_message_is_sent_on_subscribe_whatever_max_queued_messages() {
+    // As Mosquitto 2.0 (which sends all 2,000 of 2,000 with max_queued_messages 1000): the limit
+    // is for live QoS 0 traffic a subscriber does not keep up with, not for retained messages.
+    let broker = TestBroker::with_config(|c| c.max_queued_messages = 10).await;
+    let mut publ = RawClient::connect(broker.addr, V4, "pub").await;
+    for i in 0..50 {
+        publ.publish(&format!("many/{i}"), "r", QoS::AtMostOnce, true)
+            .await;
+    }
+    publ.sync().await;
+    let mut sub = RawClient::connect(broker.addr, V4, "sub").await;
+    sub.subscribe("many/#", QoS::AtMostOnce).await;
+    let got = sub.sync().await;
+    let retained = got
+        .iter()
+        .filter(|p| matches!(p, Packet::Publish(p) if p.retain))
+        .count();
+    assert_eq!(retained, 50);
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn retained_messages_are_set_replaced_and_cleared() {
     // [MQTT-3.3.1-5] store; [MQTT-3.3.1-6]/[MQTT-3.3.1-10] empty payload removes;
     // 3.1.1 [MQTT-3.3.1-8] retained messages are sent with RETAIN 1 on subscription.
