@@ -98,7 +98,32 @@ impl Outbound {
     }
 
     pub(crate) fn position(&self, packet_id: PacketId) -> Option<usize> {
-        self.inflight.iter().position(|m| m.packet_id == packet_id)
+        // Flows mostly complete in the order they started: the oldest is the likely one.
+        match self.inflight.front() {
+            Some(m) if m.packet_id == packet_id => Some(0),
+            _ => self.inflight.iter().position(|m| m.packet_id == packet_id),
+        }
+    }
+
+    /// Takes the in-flight message with `packet_id` out of the window if it is in `state`.
+    pub(crate) fn remove(&mut self, packet_id: PacketId, state: OutState) -> Option<Inflight> {
+        let front = self.inflight.front()?;
+        if front.packet_id == packet_id {
+            // Flows mostly complete in the order they started.
+            return if front.state == state {
+                self.inflight.pop_front()
+            } else {
+                None
+            };
+        }
+        let pos = self
+            .inflight
+            .iter()
+            .position(|m| m.packet_id == packet_id)?;
+        if self.inflight.get(pos)?.state != state {
+            return None;
+        }
+        self.inflight.remove(pos)
     }
 
     /// Restores counters from persisted state.
@@ -143,6 +168,31 @@ mod tests {
         out.set_counters(u16::MAX - 1, 0);
         assert_eq!(out.allocate_packet_id().map(|p| p.get()), Some(u16::MAX));
         assert_eq!(out.allocate_packet_id().map(|p| p.get()), Some(1));
+    }
+
+    #[test]
+    fn completed_flows_leave_the_window_in_any_order() {
+        let mut out = Outbound::default();
+        for id in 1..=3 {
+            out.inflight.push_back(inflight(id));
+        }
+        let pid = |n| PacketId::new(n).unwrap();
+        // In the wrong state nothing is removed, at the front or further in.
+        assert!(out.remove(pid(1), OutState::AwaitingPubRec).is_none());
+        assert!(out.remove(pid(2), OutState::AwaitingPubComp).is_none());
+        assert_eq!(
+            out.remove(pid(2), OutState::AwaitingPubAck).map(|m| m.id.0),
+            Some(2)
+        );
+        assert!(out.remove(pid(2), OutState::AwaitingPubAck).is_none());
+        assert_eq!(
+            out.remove(pid(1), OutState::AwaitingPubAck).map(|m| m.id.0),
+            Some(1)
+        );
+        let left: Vec<u64> = out.inflight.iter().map(|m| m.id.0).collect();
+        assert_eq!(left, [3]);
+        assert_eq!(out.position(pid(3)), Some(0));
+        assert_eq!(out.position(pid(1)), None);
     }
 
     #[test]

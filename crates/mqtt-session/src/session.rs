@@ -10,7 +10,7 @@ use mqtt_codec::{
     UnsubscribeProperties,
 };
 
-use crate::alias::{InboundAliases, OutboundAliases, Outgoing, Resolved};
+use crate::alias::{InboundAliases, OutboundAliases, Outgoing, Unresolved};
 use crate::config::{Config, QueueLimits};
 use crate::event::{
     DropReason, Event, InboundAck, MessageId, PublishError, RequestError, Violation,
@@ -466,8 +466,8 @@ impl Session {
                 continue;
             }
             // Re-sent with the full topic: aliases do not survive the connection.
-            let publish = client_publish_fixups(self.role, message.to_publish(packet_id, true));
-            let packet = Packet::Publish(publish);
+            let client = self.role == Role::Client;
+            let packet = message.to_packet(packet_id, true, Outgoing::Plain, client);
             if self.too_large(&packet) {
                 // [MQTT-3.1.2-25] the peer's new Maximum Packet Size may be lower.
                 self.out.inflight.remove(pos);
@@ -558,23 +558,22 @@ impl Session {
             .properties
             .message_expiry_interval
             .map(|s| now + Duration::from_secs(u64::from(s)));
-        let queued = Queued {
-            id,
-            message,
-            expires_at,
-        };
         // Fast path: nothing waits ahead of it and the window has room.
-        if connected && self.out.queue.is_empty() && self.window_open(queued.message.qos) {
-            self.send_queued(now, queued);
+        if connected && self.out.queue.is_empty() && self.window_open(message.qos) {
+            self.send(now, id, message, expires_at);
             return Ok(id);
         }
         let full_count = limits.messages != 0 && self.out.queue.len() >= limits.messages;
-        let full_bytes = limits.bytes != 0
-            && self.out.queued_bytes + queued.message.payload.len() > limits.bytes;
+        let full_bytes =
+            limits.bytes != 0 && self.out.queued_bytes + message.payload.len() > limits.bytes;
         if full_count || full_bytes {
             return Err(PublishError::QueueFull);
         }
-        self.out.push_queue(queued);
+        self.out.push_queue(Queued {
+            id,
+            message,
+            expires_at,
+        });
         self.pump(now);
         Ok(id)
     }
@@ -763,7 +762,16 @@ impl Session {
     }
 
     /// Moves queued messages into flight while the window allows, keeping their order.
+    #[inline]
     fn pump(&mut self, now: Instant) {
+        // The usual case once a flow completes: nothing waits.
+        if self.out.queue.is_empty() && self.out.pending_resends == 0 {
+            return;
+        }
+        self.pump_waiting(now);
+    }
+
+    fn pump_waiting(&mut self, now: Instant) {
         if self.connection != ConnectionState::Connected {
             return;
         }
@@ -777,19 +785,20 @@ impl Session {
             let Some(queued) = self.out.pop_queue() else {
                 break;
             };
-            if !self.send_queued(now, queued) {
+            if !self.send(now, queued.id, queued.message, queued.expires_at) {
                 break;
             }
         }
     }
 
     /// Sends one message; false when it had to go back to the queue (no packet identifier).
-    fn send_queued(&mut self, now: Instant, queued: Queued) -> bool {
-        let Queued {
-            id,
-            mut message,
-            expires_at,
-        } = queued;
+    fn send(
+        &mut self,
+        now: Instant,
+        id: MessageId,
+        mut message: Message,
+        expires_at: Option<Instant>,
+    ) -> bool {
         if let Some(expires_at) = expires_at {
             if now >= expires_at {
                 // [MQTT-3.3.2-5] expired before onward delivery started: discard.
@@ -829,26 +838,19 @@ impl Session {
             });
             return true;
         }
-        let mut publish = client_publish_fixups(self.role, message.to_publish(packet_id, false));
-        let defined = self.apply_outbound_alias(&mut publish);
-        let packet = Packet::Publish(publish);
-        if self.too_large(&packet) {
-            if let Some(topic) = defined {
-                self.aliases_out.forget(&topic);
-            }
-            // [MQTT-3.1.2-25] discard it and behave as if it had been sent.
-            self.events.push_back(Event::PublishDropped {
-                id,
-                reason: DropReason::TooLarge,
-            });
-            return true;
-        }
+        let topic = self.outbound_alias(&message.topic);
         let state = match message.qos {
-            QoS::AtMostOnce => None,
-            QoS::AtLeastOnce => Some(OutState::AwaitingPubAck),
-            QoS::ExactlyOnce => Some(OutState::AwaitingPubRec),
+            QoS::AtMostOnce => {
+                // Nothing to keep: the message's parts move into the packet.
+                let packet = message.into_packet(topic, self.role == Role::Client);
+                self.transmit_publish(id, topic, packet);
+                return true;
+            }
+            QoS::AtLeastOnce => OutState::AwaitingPubAck,
+            QoS::ExactlyOnce => OutState::AwaitingPubRec,
         };
-        if let Some(state) = state {
+        let packet = message.to_packet(packet_id, false, topic, self.role == Role::Client);
+        if self.transmit_publish(id, topic, packet) {
             self.out.inflight.push_back(Inflight {
                 id,
                 packet_id,
@@ -857,41 +859,41 @@ impl Session {
                 resend: false,
             });
         }
-        self.transmit.push_back(packet);
         true
     }
 
-    /// Replaces the topic by an alias where the peer allows it; returns the topic if this
-    /// PUBLISH defines a new alias.
-    fn apply_outbound_alias(&mut self, publish: &mut Publish) -> Option<mqtt_codec::TopicName> {
+    /// Queues a new PUBLISH; false when it is too large for the peer and was dropped
+    /// [MQTT-3.1.2-25] (discarded as if it had been sent).
+    fn transmit_publish(&mut self, id: MessageId, topic: Outgoing, packet: Packet) -> bool {
+        if !self.too_large(&packet) {
+            self.transmit.push_back(packet);
+            return true;
+        }
+        if let (Outgoing::Define(_), Packet::Publish(p)) = (topic, &packet) {
+            // The peer never learns this alias.
+            self.aliases_out.forget(&p.topic);
+        }
+        self.events.push_back(Event::PublishDropped {
+            id,
+            reason: DropReason::TooLarge,
+        });
+        false
+    }
+
+    /// How to send `topic`: with an alias where the peer allows it.
+    fn outbound_alias(&mut self, topic: &mqtt_codec::TopicName) -> Outgoing {
         if !self.version.is_v5()
             || !self.config.outbound_topic_aliases
             || self.peer.topic_alias_maximum == 0
         {
-            return None;
+            return Outgoing::Plain;
         }
-        match self
-            .aliases_out
-            .assign(&publish.topic, self.peer.topic_alias_maximum)
-        {
-            Outgoing::Plain => None,
-            Outgoing::Define(alias) => {
-                publish.topic_alias = Some(alias);
-                Some(publish.topic.clone())
-            }
-            Outgoing::Use(alias) => {
-                publish.topic_alias = Some(alias);
-                publish.topic = mqtt_codec::TopicName::alias_only();
-                None
-            }
-        }
+        self.aliases_out
+            .assign(topic, self.peer.topic_alias_maximum)
     }
 
     fn too_large(&self, packet: &Packet) -> bool {
-        self.peer.max_packet_size != usize::MAX
-            && packet
-                .encoded_len(self.version)
-                .map_or(true, |len| len > self.peer.max_packet_size)
+        too_large(self.peer.max_packet_size, self.version, packet)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -904,13 +906,51 @@ impl Session {
             return;
         }
         self.last_received = now;
+        if self.connection != Connected {
+            return self.handle_control(now, packet);
+        }
+        // The QoS flows, matched on the packet alone (a tuple with the state, or guards on a
+        // moved packet, cost a copy of it or drop flags on every call). Acknowledgements are
+        // read in place for their identifier and reason code.
+        match packet {
+            Packet::Publish(p) => self.on_publish(p),
+            Packet::PubAck(PubAck {
+                packet_id,
+                reason_code,
+                ..
+            }) => self.complete(
+                now,
+                PacketType::PubAck,
+                packet_id,
+                OutState::AwaitingPubAck,
+                reason_code,
+            ),
+            Packet::PubRec(PubRec {
+                packet_id,
+                reason_code,
+                ..
+            }) => self.on_pubrec(packet_id, reason_code),
+            Packet::PubRel(PubRel { packet_id, .. }) => self.on_pubrel(packet_id),
+            Packet::PubComp(PubComp {
+                packet_id,
+                reason_code,
+                ..
+            }) => self.complete(
+                now,
+                PacketType::PubComp,
+                packet_id,
+                OutState::AwaitingPubComp,
+                reason_code,
+            ),
+            other => self.handle_control(now, other),
+        }
+    }
+
+    /// Every packet but the QoS flows of a connected session, which `handle_packet` takes.
+    fn handle_control(&mut self, now: Instant, packet: Packet) {
+        use ConnectionState::*;
         match (self.role, self.connection, packet) {
             (Role::Client, Connecting, Packet::ConnAck(connack)) => self.on_connack(now, connack),
-            (_, Connected, Packet::Publish(p)) => self.on_publish(p),
-            (_, Connected, Packet::PubAck(a)) => self.on_puback(now, a),
-            (_, Connected, Packet::PubRec(r)) => self.on_pubrec(r),
-            (_, Connected, Packet::PubRel(r)) => self.on_pubrel(r),
-            (_, Connected, Packet::PubComp(c)) => self.on_pubcomp(now, c),
             (Role::Server, Connected, Packet::Subscribe(s)) => {
                 self.requests_in.push((PacketType::Subscribe, s.packet_id));
                 self.events.push_back(Event::Subscribe(s))
@@ -936,7 +976,8 @@ impl Session {
             (_, Connected | Connecting, Packet::Auth(a)) if self.version.is_v5() => {
                 self.events.push_back(Event::Auth(*a))
             }
-            // [MQTT-3.1.0-2] a second CONNECT, a packet for the other role, or out of sequence.
+            // [MQTT-3.1.0-2] a second CONNECT, a packet for the other role, or out of sequence
+            // (a PUBLISH before CONNACK included).
             (_, _, other) => self.violation(Violation::UnexpectedPacket(other.packet_type())),
         }
     }
@@ -999,7 +1040,7 @@ impl Session {
         self.pump(now);
     }
 
-    fn on_publish(&mut self, mut p: Publish) {
+    fn on_publish(&mut self, p: Publish) {
         if self.role == Role::Server {
             if self.version.is_v5() && !p.properties.subscription_identifiers.is_empty() {
                 return self.violation(Violation::SubscriptionIdentifierFromClient);
@@ -1011,32 +1052,41 @@ impl Session {
                 return self.violation(Violation::RetainNotSupported);
             }
         }
+        // Taken apart at once: the message is built from the fields where the event is made,
+        // not moved through intermediate `Publish` and `Message` values.
+        let Publish {
+            dup: _,
+            qos: publish_qos,
+            retain,
+            mut topic,
+            topic_alias,
+            properties,
+            payload,
+        } = p;
         if self.version.is_v5() {
-            let topic = std::mem::take(&mut p.topic);
-            let alias = p.topic_alias.take();
-            match self
-                .aliases_in
-                .resolve(topic, alias, self.inbound_alias_maximum)
-            {
-                Resolved::Topic(t) => p.topic = t,
-                Resolved::TooLarge(alias) => {
-                    return self.violation(Violation::TopicAliasTooLarge {
-                        alias,
-                        max: self.inbound_alias_maximum,
-                    })
+            let max = self.inbound_alias_maximum;
+            match self.aliases_in.resolve(&mut topic, topic_alias, max) {
+                Ok(()) => {}
+                Err(Unresolved::TooLarge(alias)) => {
+                    return self.violation(Violation::TopicAliasTooLarge { alias, max })
                 }
-                Resolved::Unknown(alias) => {
+                Err(Unresolved::Unknown(alias)) => {
                     return self.violation(Violation::UnknownTopicAlias(alias))
                 }
             }
         }
-        let qos = p.qos;
-        let message = Message::from_publish(p);
-        let Some(packet_id) = qos.packet_id() else {
+        let qos = publish_qos.qos();
+        let message = Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+        };
+        let Some(packet_id) = publish_qos.packet_id() else {
             self.events.push_back(Event::Message { message, ack: None });
             return;
         };
-        let qos = qos.qos();
         if let Some(state) = self.inbound_state(packet_id) {
             // A re-sent PUBLISH whose identifier is still in use: never deliver it twice
             // 5.0 [MQTT-4.3.3-10] / 3.1.1 [MQTT-4.3.3-2]; repeat the PUBREC it may have missed.
@@ -1074,26 +1124,6 @@ impl Session {
             .map(|(_, s)| *s)
     }
 
-    fn on_puback(&mut self, now: Instant, ack: PubAck) {
-        self.complete(
-            now,
-            PacketType::PubAck,
-            ack.packet_id,
-            OutState::AwaitingPubAck,
-            ack.reason_code,
-        );
-    }
-
-    fn on_pubcomp(&mut self, now: Instant, comp: PubComp) {
-        self.complete(
-            now,
-            PacketType::PubComp,
-            comp.packet_id,
-            OutState::AwaitingPubComp,
-            comp.reason_code,
-        );
-    }
-
     /// Ends an outgoing flow; frees its slot in the window and lets the queue move.
     fn complete(
         &mut self,
@@ -1103,28 +1133,25 @@ impl Session {
         expected: OutState,
         reason_code: ReasonCode,
     ) {
-        match self.out.position(packet_id) {
-            Some(pos) if self.out.inflight.get(pos).map(|m| m.state) == Some(expected) => {
-                if let Some(m) = self.out.inflight.remove(pos) {
-                    if m.resend {
-                        self.out.pending_resends -= 1;
-                    }
-                    self.events.push_back(Event::PublishCompleted {
-                        id: m.id,
-                        reason_code,
-                    });
+        match self.out.remove(packet_id, expected) {
+            Some(m) => {
+                if m.resend {
+                    self.out.pending_resends -= 1;
                 }
+                self.events.push_back(Event::PublishCompleted {
+                    id: m.id,
+                    reason_code,
+                });
                 self.pump(now);
             }
-            _ => self.events.push_back(Event::UnknownPacketId {
+            None => self.events.push_back(Event::UnknownPacketId {
                 packet_type,
                 packet_id,
             }),
         }
     }
 
-    fn on_pubrec(&mut self, rec: PubRec) {
-        let packet_id = rec.packet_id;
+    fn on_pubrec(&mut self, packet_id: PacketId, reason_code: ReasonCode) {
         let Some(pos) = self.out.position(packet_id) else {
             // Spec 4.3.3 / 3.6.2.1: answer with PUBREL "Packet Identifier not found".
             self.events.push_back(Event::UnknownPacketId {
@@ -1151,14 +1178,12 @@ impl Session {
             self.out.pending_resends -= 1;
         }
         match m.state {
-            OutState::AwaitingPubRec if rec.reason_code.is_error() => {
+            OutState::AwaitingPubRec if reason_code.is_error() => {
                 // Spec 4.3.3: a PUBREC with a failure code ends the flow; no PUBREL.
                 let id = m.id;
                 self.out.inflight.remove(pos);
-                self.events.push_back(Event::PublishCompleted {
-                    id,
-                    reason_code: rec.reason_code,
-                });
+                self.events
+                    .push_back(Event::PublishCompleted { id, reason_code });
             }
             OutState::AwaitingPubRec | OutState::AwaitingPubComp => {
                 // [MQTT-4.3.3-6] once PUBREL is sent the PUBLISH is never re-sent; the identifier
@@ -1175,8 +1200,7 @@ impl Session {
         }
     }
 
-    fn on_pubrel(&mut self, rel: PubRel) {
-        let packet_id = rel.packet_id;
+    fn on_pubrel(&mut self, packet_id: PacketId) {
         let pos = self
             .inbound
             .iter()
@@ -1279,21 +1303,32 @@ impl Session {
     /// Properties that the peer does not want (Request Problem Information 0) or that would
     /// make a packet exceed the peer's Maximum Packet Size (Reason String, User Properties) are
     /// removed first [MQTT-3.1.2-29] [MQTT-3.1.2-24].
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
-        let mut packet = self.transmit.pop_front()?;
+        // Drivers poll until None: that last call costs no more than this test.
+        if self.transmit.is_empty() {
+            return None;
+        }
+        self.next_transmit(now)
+    }
+
+    fn next_transmit(&mut self, now: Instant) -> Option<Packet> {
+        // Fixed up in place, so that the packet is moved once, from the queue to the caller.
+        let packet = self.transmit.front_mut()?;
         let strip_problem_info = !self.peer.request_problem_information
             && !matches!(
                 packet,
                 Packet::Publish(_) | Packet::ConnAck(_) | Packet::Disconnect(_)
             );
-        if strip_problem_info || self.too_large(&packet) {
-            strip_diagnostics(&mut packet);
+        if strip_problem_info || too_large(self.peer.max_packet_size, self.version, packet) {
+            strip_diagnostics(packet);
         }
         self.last_sent = now;
-        Some(packet)
+        self.transmit.pop_front()
     }
 
     /// The next event for the application, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -1387,15 +1422,12 @@ impl Session {
     }
 }
 
-/// What a client must not send whatever the application put in the message: Subscription
-/// Identifiers [MQTT-3.3.4-6].
-fn client_publish_fixups(role: Role, mut publish: Publish) -> Publish {
-    if role == Role::Client {
-        if let Some(props) = publish.properties.get_mut() {
-            props.subscription_identifiers.clear();
-        }
-    }
-    publish
+/// Whether `packet` exceeds the peer's Maximum Packet Size (`usize::MAX`: none announced).
+fn too_large(max_packet_size: usize, version: ProtocolVersion, packet: &Packet) -> bool {
+    max_packet_size != usize::MAX
+        && packet
+            .encoded_len(version)
+            .map_or(true, |len| len > max_packet_size)
 }
 
 fn keep_alive(seconds: u16) -> Option<Duration> {
