@@ -20,7 +20,7 @@ use mqtt_codec::{
     ConnAck, ConnAckProperties, Connect, MqttString, ProtocolVersion, QoS, ReasonCode,
     RetainHandling, SubAck, Subscribe, TopicName, UnsubAck, Unsubscribe,
 };
-use mqtt_session::{Config as SessionConfig, Message, MessageId, Session};
+use mqtt_session::{Config as SessionConfig, Event, Message, MessageId, Session};
 use tracing::{debug, info};
 
 use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
@@ -253,6 +253,38 @@ impl Hub {
     /// Number of client sessions (connected or not).
     pub fn session_count(&self) -> usize {
         self.clients().len()
+    }
+
+    /// Removes the expired messages (Message Expiry Interval) queued for disconnected sessions
+    /// [MQTT-3.3.2-5], from memory and from the persistence file; returns how many. A
+    /// connected session drops them itself when it would send them. The server runs it every
+    /// minute.
+    pub fn purge_expired(&self) -> usize {
+        let sessions: Vec<ClientRef> = self.clients().values().cloned().collect();
+        let now = clock::now();
+        let mut purged = 0;
+        for client in sessions {
+            let _gate = self.store_gate();
+            let mut st = client.0.lock();
+            if st.owner.is_some() {
+                continue;
+            }
+            let n = st.session.drop_expired(now);
+            if n == 0 {
+                continue;
+            }
+            purged += n;
+            while let Some(e) = st.session.poll_event() {
+                if let Event::PublishDropped { id, .. } = e {
+                    st.shared.remove(&id);
+                }
+            }
+            self.persist_locked(&client, &mut st);
+        }
+        if purged > 0 {
+            debug!("Purged {purged} expired messages queued for disconnected clients.");
+        }
+        purged
     }
 
     /// Number of retained messages.
@@ -1357,6 +1389,10 @@ struct Restored {
     /// Stored wills, and when they are due from now.
     due_wills: Vec<(ClientRef, Duration)>,
 }
+
+/// How often the server sweeps disconnected sessions for expired messages
+/// ([`Hub::purge_expired`]).
+pub(crate) const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Whether a session outlives its connection, and so is stored: MQTT 5 Session Expiry Interval
 /// above 0, MQTT 3.1/3.1.1 Clean Session 0.

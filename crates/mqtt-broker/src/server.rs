@@ -203,6 +203,17 @@ impl Broker {
         }
         drop(conn_tx);
         let sys = tokio::spawn(crate::sys::run(Arc::clone(&hub), shutdown_tx.subscribe()));
+        let purge = {
+            let hub = Arc::clone(&hub);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(crate::hub::PURGE_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    hub.purge_expired();
+                }
+            })
+        };
         let mut shutdown = shutdown_tx.subscribe();
         loop {
             tokio::select! {
@@ -225,6 +236,7 @@ impl Broker {
         hub.begin_shutdown();
         accept_loops.abort_all();
         sys.abort();
+        purge.abort();
         // Connections see the same shutdown signal and close themselves.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while tasks.join_next().await.is_some() {}

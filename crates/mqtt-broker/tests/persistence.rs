@@ -394,3 +394,39 @@ async fn a_shared_delivery_keeps_its_group_across_a_restart() {
     assert_eq!((m.topic.as_str(), &m.payload[..]), ("s/1", &b"shared"[..]));
     drop(broker);
 }
+
+#[tokio::test]
+async fn expired_messages_are_purged_from_disconnected_sessions() {
+    // [MQTT-3.3.2-5] a message whose expiry passed before onward delivery started is deleted,
+    // also from a session that stays away (and from the file, through the same record).
+    let dir = TempDir::new("persist-expiry");
+    let (b, hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    persistent_subscriber(b.addr, "away", "e/#").await;
+    let (mut p, _) = RawClient::connect_with(b.addr, v5_connect("pub", true, 0)).await;
+    let mut short = Publish {
+        qos: PublishQos::new(QoS::AtLeastOnce, PacketId::new(1).unwrap()),
+        topic: TopicName::new("e/short").unwrap(),
+        payload: "short".into(),
+        ..Publish::default()
+    };
+    short.properties.message_expiry_interval = Some(1);
+    p.send(Packet::Publish(short)).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubAck(_))));
+    p.publish("e/kept", "kept", QoS::AtLeastOnce, false).await;
+    assert_eq!(hub.purge_expired(), 0, "not expired yet");
+    // The expiry is a time: it has to pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(hub.purge_expired(), 1);
+    drop(hub);
+    b.stop().await;
+
+    let (b, _hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    let (mut s, _) = RawClient::connect_with(
+        b.addr,
+        connect_packet(ProtocolVersion::V3_1_1, "away", false),
+    )
+    .await;
+    assert_eq!(s.expect_publish().await.topic.as_str(), "e/kept");
+    assert!(s.try_recv().await.is_none());
+    b.stop().await;
+}

@@ -1333,6 +1333,44 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Discards the queued messages whose Message Expiry Interval has passed [MQTT-3.3.2-5]
+    /// and returns how many; each is reported as [`Event::PublishDropped`] with
+    /// [`DropReason::Expired`]. Expiry is otherwise checked when a message is about to be sent:
+    /// a server calls this for sessions that stay disconnected, so that their queues (and
+    /// what it stores of them) do not keep messages nobody may receive any more.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use mqtt_codec::{QoS, TopicName};
+    /// use mqtt_session::{Config, Instant, Message, Session};
+    /// let mut s = Session::new_server(Config::default());
+    /// let mut m = Message::new(TopicName::new("t").unwrap(), Bytes::from("x"), QoS::AtLeastOnce);
+    /// m.properties.message_expiry_interval = Some(10);
+    /// s.publish(Instant::from_millis(0), m).unwrap();
+    /// assert_eq!(s.drop_expired(Instant::from_millis(9_999)), 0);
+    /// assert_eq!(s.drop_expired(Instant::from_millis(10_000)), 1);
+    /// assert_eq!(s.queued_len(), 0);
+    /// ```
+    pub fn drop_expired(&mut self, now: Instant) -> usize {
+        let before = self.out.queue.len();
+        let mut dropped = Vec::new();
+        self.out.queue.retain(|q| match q.expires_at {
+            Some(at) if now >= at => {
+                dropped.push((q.id, q.message.payload.len()));
+                false
+            }
+            _ => true,
+        });
+        for (id, len) in dropped {
+            self.out.queued_bytes -= len;
+            self.events.push_back(Event::PublishDropped {
+                id,
+                reason: DropReason::Expired,
+            });
+        }
+        before - self.out.queue.len()
+    }
+
     /// Frees the room of the session's empty queues (packets to send, events, queued and
     /// in-flight messages). A server holding many idle sessions calls it when a connection
     /// goes quiet: a queue keeps the capacity of its busiest moment otherwise.

@@ -1776,3 +1776,34 @@ fn mqtt_4_13_2_1_error_connack_or_disconnect_closes() {
     server.handle_packet(t(0), Packet::from(error));
     assert_eq!(server.connection_state(), ConnectionState::Closed);
 }
+
+#[test]
+fn mqtt_3_3_2_5_expired_messages_leave_a_disconnected_sessions_queue() {
+    // [MQTT-3.3.2-5] If the Message Expiry Interval has passed and the Server has not managed to
+    // start onward delivery to a matching subscriber, then it MUST delete the copy of the
+    // message for that subscriber. A session that stays disconnected is swept.
+    let mut server = Session::new_server(Config::default());
+    let expiring = |payload: &str, secs: u32| {
+        let mut m = msg("a", payload, QoS::AtLeastOnce);
+        m.properties.message_expiry_interval = Some(secs);
+        m
+    };
+    server.publish(t(0), expiring("short", 1)).unwrap();
+    server
+        .publish(t(0), msg("a", "forever", QoS::AtLeastOnce))
+        .unwrap();
+    server.publish(t(0), expiring("long", 60)).unwrap();
+    assert_eq!(server.drop_expired(t(999)), 0);
+    assert_eq!(server.drop_expired(t(1_000)), 1);
+    assert!(matches!(
+        events(&mut server)[..],
+        [Event::PublishDropped {
+            reason: DropReason::Expired,
+            ..
+        }]
+    ));
+    assert_eq!(server.queued_len(), 2);
+    assert_eq!(server.queued_bytes(), "forever".len() + "long".len());
+    assert_eq!(server.drop_expired(t(60_000)), 1);
+    assert_eq!(server.queued_len(), 1);
+}
