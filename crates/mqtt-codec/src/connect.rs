@@ -90,18 +90,28 @@ const RESERVED: u8 = 0x01;
 
 impl Connect {
     pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
-        let name = r.binary()?;
+        // Compared in place: the name is not kept.
+        enum Name {
+            MqIsdp,
+            Mqtt,
+            Other,
+        }
+        let name = r.binary_with(|name| match name {
+            b"MQIsdp" => Name::MqIsdp,
+            b"MQTT" => Name::Mqtt,
+            _ => Name::Other,
+        })?;
         let level = r.u8()?;
-        let protocol = match (name.as_ref(), level) {
-            (b"MQIsdp", 3) => ProtocolVersion::V3_1,
-            (b"MQTT", 4) => ProtocolVersion::V3_1_1,
-            (b"MQTT", 5) => ProtocolVersion::V5,
+        let protocol = match (name, level) {
+            (Name::MqIsdp, 3) => ProtocolVersion::V3_1,
+            (Name::Mqtt, 4) => ProtocolVersion::V3_1_1,
+            (Name::Mqtt, 5) => ProtocolVersion::V5,
             // [MQTT-3.1.2-2] a known name with a level we do not speak: CONNACK 0x01 / 0x84.
-            (b"MQIsdp" | b"MQTT", other) => {
+            (Name::MqIsdp | Name::Mqtt, other) => {
                 return Err(DecodeError::UnsupportedProtocolLevel(other))
             }
             // [MQTT-3.1.2-1] any other name.
-            _ => return Err(DecodeError::InvalidProtocolName),
+            (Name::Other, _) => return Err(DecodeError::InvalidProtocolName),
         };
         let flags = r.u8()?;
         // [MQTT-3.1.2-3] 3.1.1 and 5.0 reserve bit 0; MQTT 3.1 did not define it.

@@ -285,15 +285,16 @@ pub(crate) trait PropertySet: Default {
     /// Decodes a Property Length and the properties it covers.
     fn decode(r: &mut Reader, packet: PacketType) -> Result<Self, DecodeError> {
         let len = r.varint()? as usize;
-        let mut props = Reader::new(r.take(len)?);
-        let mut set = Self::default();
-        let mut seen = 0u64;
-        while !props.is_empty() {
-            let raw = props.varint()?;
-            let id = PropertyId::from_id(raw).ok_or(DecodeError::UnknownProperty(raw))?;
-            set.decode_one(id, &mut props, &mut seen, packet)?;
-        }
-        Ok(set)
+        r.within(len, |props| {
+            let mut set = Self::default();
+            let mut seen = 0u64;
+            while !props.is_empty() {
+                let raw = props.varint()?;
+                let id = PropertyId::from_id(raw).ok_or(DecodeError::UnknownProperty(raw))?;
+                set.decode_one(id, props, &mut seen, packet)?;
+            }
+            Ok(set)
+        })
     }
 
     /// Length with the Property Length prefix.

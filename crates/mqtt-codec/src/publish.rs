@@ -220,19 +220,20 @@ fn decode_properties(
     if len == 0 {
         return Ok((None, SharedPublishProperties::default()));
     }
-    let mut props = Reader::new(r.take(len)?);
-    let mut set = PublishProperties::default();
-    let mut alias = None;
-    let mut seen = 0u64;
-    while !props.is_empty() {
-        let raw = props.varint()?;
-        let id = PropertyId::from_id(raw).ok_or(DecodeError::UnknownProperty(raw))?;
-        if id == PropertyId::TopicAlias {
-            first_time(id, &mut seen)?;
-            alias = Some(TwoByteNonZero::read(&mut props, id)?);
-        } else {
-            set.decode_one(id, &mut props, &mut seen, PacketType::Publish)?;
+    r.within(len, |props| {
+        let mut set = PublishProperties::default();
+        let mut alias = None;
+        let mut seen = 0u64;
+        while !props.is_empty() {
+            let raw = props.varint()?;
+            let id = PropertyId::from_id(raw).ok_or(DecodeError::UnknownProperty(raw))?;
+            if id == PropertyId::TopicAlias {
+                first_time(id, &mut seen)?;
+                alias = Some(TwoByteNonZero::read(props, id)?);
+            } else {
+                set.decode_one(id, props, &mut seen, PacketType::Publish)?;
+            }
         }
-    }
-    Ok((alias, set.into()))
+        Ok((alias, set.into()))
+    })
 }

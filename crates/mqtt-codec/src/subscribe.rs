@@ -133,9 +133,9 @@ impl Subscribe {
         } else {
             SubscribeProperties::default()
         };
-        let mut filters = Vec::new();
+        let mut filters = Vec::with_capacity(count_entries(r.as_slice(), 1));
         while !r.is_empty() {
-            let filter = TopicFilter::from_mqtt_string(r.string()?)?;
+            let filter = TopicFilter::from_wire(r.binary()?)?;
             let options = SubscriptionOptions::from_byte(r.u8()?, version)?;
             // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error.
             if options.no_local && filter.is_shared() {
@@ -188,6 +188,28 @@ impl Subscribe {
         }
     }
 }
+
+/// The capacity to reserve for the entries of a SUBSCRIBE or UNSUBSCRIBE payload `body`, each a
+/// length prefixed Topic Filter followed by `trailer` bytes, counted from the length prefixes
+/// alone. The vector of filters is then allocated once, where growing it by doubling cost three
+/// allocations and copies for ten filters. The count stops at an empty filter (which fails to
+/// decode) and at [`PRESIZE_LIMIT`], so a hostile packet cannot make the decoder reserve more
+/// than a few KiB before its first filter is checked; a longer list grows as it is decoded.
+pub(crate) fn count_entries(mut body: &[u8], trailer: usize) -> usize {
+    let mut n = 0;
+    while let [hi, lo, rest @ ..] = body {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        if len == 0 || n == PRESIZE_LIMIT {
+            break;
+        }
+        n += 1;
+        body = rest.get(len + trailer..).unwrap_or_default();
+    }
+    n
+}
+
+/// The most entries [`count_entries`] reserves room for.
+const PRESIZE_LIMIT: usize = 32;
 
 /// A SUBACK packet (spec 3.9): one reason code per topic filter, in order.
 ///

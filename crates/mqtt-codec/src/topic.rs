@@ -7,7 +7,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::error::DecodeError;
-use crate::string::{InvalidString, MqttString};
+use crate::string::{contains_any, InvalidString, MqttString};
 
 /// Why a string is not a valid topic name or topic filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +103,7 @@ impl TopicName {
     /// wildcards, then for UTF-8 (this runs for every PUBLISH received). Only a name that fails
     /// the fast pass takes the slow one, which reports the first rule broken in the order a
     /// separate string and topic check would. `allow_empty` is for MQTT 5 (Topic Alias).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn from_wire(bytes: Bytes, allow_empty: bool) -> Result<Self, DecodeError> {
         if bytes.is_empty() {
             return if allow_empty {
@@ -113,11 +113,22 @@ impl TopicName {
             };
         }
         if has_nul_or_wildcard(&bytes) {
-            return Ok(TopicName::from_mqtt_string(MqttString::from_wire(bytes)?)?);
+            return Self::from_wire_refused(bytes);
         }
-        ByteString::try_from(bytes)
-            .map(TopicName)
-            .map_err(|_| DecodeError::InvalidUtf8)
+        // Not `map`/`map_err`: passing the `Result` through them stored its fields at odd offsets
+        // and reloaded them as whole words, a store-forwarding stall on every PUBLISH.
+        let Ok(topic) = ByteString::try_from(bytes) else {
+            return Err(DecodeError::InvalidUtf8);
+        };
+        Ok(TopicName(topic))
+    }
+
+    /// The slow pass of [`TopicName::from_wire`], out of line so that the fast one stays small
+    /// enough to inline into the decoder. It fails for every input the fast pass sends here.
+    #[cold]
+    #[inline(never)]
+    fn from_wire_refused(bytes: Bytes) -> Result<Self, DecodeError> {
+        Ok(TopicName::from_mqtt_string(MqttString::from_wire(bytes)?)?)
     }
 
     /// The topic.
@@ -182,28 +193,6 @@ fn has_nul_or_wildcard(bytes: &[u8]) -> bool {
     contains_any(bytes, [0, b'+', b'#'])
 }
 
-/// Whether any byte of `bytes` is one of `needles`, eight bytes at a time (a branch per byte
-/// costs more than the rest of decoding a small PUBLISH).
-#[inline(always)]
-fn contains_any<const N: usize>(bytes: &[u8], needles: [u8; N]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A zero byte in `x` sets its high bit in the result (the classic "has zero byte" test);
-    // `word ^ broadcast(needle)` has a zero byte where `word` holds `needle`.
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let broadcast = needles.map(|b| u64::from_ne_bytes([b; 8]));
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_ne_bytes(word);
-        if broadcast.iter().fold(0, |hits, &n| hits | zero_byte(v ^ n)) != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|b| needles.contains(b))
-}
-
 /// A Topic Filter (spec 4.7): the filter of a subscription, with `+` and `#` wildcards, and
 /// optionally a shared subscription `$share/{ShareName}/{filter}` (spec 4.8.2).
 ///
@@ -246,30 +235,35 @@ impl TopicFilter {
         Self::from_byte_string(s.into_inner())
     }
 
-    fn from_byte_string(full: ByteString) -> Result<Self, InvalidTopic> {
-        let bytes: &[u8] = full.as_bytes();
-        if bytes.len() > usize::from(u16::MAX) {
-            return Err(InvalidTopic::TooLong(bytes.len()));
-        }
-        let filter_start = match bytes.strip_prefix(SHARE_PREFIX) {
-            Some(rest) => {
-                let group_len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
-                let group = rest.get(..group_len).unwrap_or_default();
-                if group.contains(&0) {
-                    return Err(InvalidTopic::NullCharacter);
-                }
-                if group.is_empty() || group.iter().any(|&b| b == b'+' || b == b'#') {
-                    return Err(InvalidTopic::InvalidShareName);
-                }
-                if group_len + 1 >= rest.len() {
-                    return Err(InvalidTopic::EmptySharedFilter);
-                }
-                SHARE_PREFIX.len() + group_len + 1
-            }
-            None => 0,
+    /// A Topic Filter received in a SUBSCRIBE or UNSUBSCRIBE: a UTF-8 Encoded String that must
+    /// also satisfy the filter rules. The filter rules only concern ASCII bytes, so they are
+    /// checked first, on the raw bytes, and they find U+0000 too; the string is then checked
+    /// for UTF-8 once. A filter that breaks a rule takes the slow path, which reports the first
+    /// rule broken in the order a separate string and filter check would.
+    #[inline]
+    pub(crate) fn from_wire(bytes: Bytes) -> Result<Self, DecodeError> {
+        let Ok((filter_start, has_wildcards)) = check_filter(&bytes) else {
+            return Self::from_wire_refused(bytes);
         };
-        let filter = bytes.get(filter_start..).unwrap_or_default();
-        let has_wildcards = validate_filter(filter)?;
+        let full = ByteString::try_from(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
+        Ok(TopicFilter {
+            full,
+            filter_start,
+            has_wildcards,
+        })
+    }
+
+    /// The slow path of [`TopicFilter::from_wire`]; it fails for every input sent here.
+    #[cold]
+    #[inline(never)]
+    fn from_wire_refused(bytes: Bytes) -> Result<Self, DecodeError> {
+        Ok(TopicFilter::from_mqtt_string(MqttString::from_wire(
+            bytes,
+        )?)?)
+    }
+
+    fn from_byte_string(full: ByteString) -> Result<Self, InvalidTopic> {
+        let (filter_start, has_wildcards) = check_filter(full.as_bytes())?;
         Ok(TopicFilter {
             full,
             filter_start,
@@ -326,42 +320,108 @@ impl TopicFilter {
     }
 }
 
+/// Checks a whole filter, `$share/{ShareName}/` prefix included, against spec 4.7.1, 4.7.3 and
+/// 4.8.2; returns where the filter proper starts and whether it has wildcards.
+#[inline]
+fn check_filter(bytes: &[u8]) -> Result<(usize, bool), InvalidTopic> {
+    if bytes.len() > usize::from(u16::MAX) {
+        return Err(InvalidTopic::TooLong(bytes.len()));
+    }
+    let filter_start = match bytes.strip_prefix(SHARE_PREFIX) {
+        Some(rest) => {
+            let group_len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+            let group = rest.get(..group_len).unwrap_or_default();
+            if group.contains(&0) {
+                return Err(InvalidTopic::NullCharacter);
+            }
+            if group.is_empty() || group.iter().any(|&b| b == b'+' || b == b'#') {
+                return Err(InvalidTopic::InvalidShareName);
+            }
+            if group_len + 1 >= rest.len() {
+                return Err(InvalidTopic::EmptySharedFilter);
+            }
+            SHARE_PREFIX.len() + group_len + 1
+        }
+        None => 0,
+    };
+    let filter = bytes.get(filter_start..).unwrap_or_default();
+    Ok((filter_start, validate_filter(filter)?))
+}
+
 /// Checks the wildcard rules of spec 4.7.1 and the null character, in one pass; returns
 /// whether the filter has wildcards.
+#[inline]
 fn validate_filter(filter: &[u8]) -> Result<bool, InvalidTopic> {
     if filter.is_empty() {
         return Err(InvalidTopic::Empty);
     }
-    // Most bytes are ordinary: skip eight at a time to the few that need a rule (SUBSCRIBE
-    // carries many filters, and a branch per byte cost more than the rest of decoding).
+    // Most bytes are ordinary: a word of eight at a time yields a mask of the bytes that may be
+    // U+0000, `+` or `#` (SUBSCRIBE carries many filters, and a branch per byte cost more than
+    // the rest of decoding). Only those bytes are looked at, in order, so the first rule broken
+    // is the one reported.
     let mut has_wildcards = false;
-    let mut chunk_start = 0;
-    for chunk in filter.chunks(8) {
-        if chunk.len() < 8 || has_nul_or_wildcard(chunk) {
-            for (offset, &b) in chunk.iter().enumerate() {
-                let i = chunk_start + offset;
-                let at_level_start = i == 0 || filter.get(i - 1) == Some(&b'/');
-                match b {
-                    // [MQTT-4.7.1-2]: '+' occupies an entire level.
-                    b'+' => {
-                        if !at_level_start || !matches!(filter.get(i + 1), None | Some(b'/')) {
-                            return Err(InvalidTopic::MisplacedSingleLevelWildcard);
-                        }
-                        has_wildcards = true;
-                    }
-                    // [MQTT-4.7.1-1]: '#' alone in the last level.
-                    b'#' => {
-                        if !at_level_start || i + 1 != filter.len() {
-                            return Err(InvalidTopic::MisplacedMultiLevelWildcard);
-                        }
-                        has_wildcards = true;
-                    }
-                    0 => return Err(InvalidTopic::NullCharacter),
-                    _ => {}
-                }
-            }
+    let mut base = 0;
+    let mut chunks = filter.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        has_wildcards |= check_candidates(filter, base, special_bytes(word))?;
+        base += 8;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Padding with `/` adds no candidate; the mask is cut to the real bytes anyway.
+        let mut word = [b'/'; 8];
+        if let Some(head) = word.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
         }
-        chunk_start += chunk.len();
+        let real = u64::MAX >> (8 * (8 - rest.len()));
+        has_wildcards |= check_candidates(filter, base, special_bytes(word) & real)?;
+    }
+    Ok(has_wildcards)
+}
+
+/// A mask with the high bit of each byte of `word` (in memory order, lowest byte first) that
+/// may be U+0000, `+` or `#`. The lowest bit set is exact; bits above it may be false positives
+/// (a borrow of the subtraction), so each candidate is checked against its byte.
+#[inline(always)]
+fn special_bytes(word: [u8; 8]) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let v = u64::from_le_bytes(word);
+    zero_byte(v)
+        | zero_byte(v ^ u64::from_le_bytes([b'+'; 8]))
+        | zero_byte(v ^ u64::from_le_bytes([b'#'; 8]))
+}
+
+/// Applies the wildcard and null character rules to the candidate bytes of `mask`, which are
+/// bytes `base..base + 8` of `filter`; returns whether one is a wildcard.
+#[inline(always)]
+fn check_candidates(filter: &[u8], base: usize, mut mask: u64) -> Result<bool, InvalidTopic> {
+    let mut has_wildcards = false;
+    while mask != 0 {
+        let i = base + (mask.trailing_zeros() / 8) as usize;
+        mask &= mask - 1;
+        let at_level_start = i == 0 || filter.get(i.wrapping_sub(1)) == Some(&b'/');
+        match filter.get(i) {
+            // [MQTT-4.7.1-2]: '+' occupies an entire level.
+            Some(b'+') => {
+                if !at_level_start || !matches!(filter.get(i + 1), None | Some(b'/')) {
+                    return Err(InvalidTopic::MisplacedSingleLevelWildcard);
+                }
+                has_wildcards = true;
+            }
+            // [MQTT-4.7.1-1]: '#' alone in the last level.
+            Some(b'#') => {
+                if !at_level_start || i + 1 != filter.len() {
+                    return Err(InvalidTopic::MisplacedMultiLevelWildcard);
+                }
+                has_wildcards = true;
+            }
+            Some(0) => return Err(InvalidTopic::NullCharacter),
+            _ => {}
+        }
     }
     Ok(has_wildcards)
 }
@@ -648,6 +708,65 @@ mod tests {
                     t[pos] = other;
                     assert!(!has_wildcard(&t), "{len} {pos} {other}");
                 }
+            }
+        }
+    }
+
+    /// The rules of `validate_filter`, one byte at a time.
+    fn validate_filter_bytewise(filter: &[u8]) -> Result<bool, InvalidTopic> {
+        if filter.is_empty() {
+            return Err(InvalidTopic::Empty);
+        }
+        let mut has_wildcards = false;
+        for (i, &b) in filter.iter().enumerate() {
+            let at_level_start = i == 0 || filter[i - 1] == b'/';
+            match b {
+                b'+' if !at_level_start || !matches!(filter.get(i + 1), None | Some(b'/')) => {
+                    return Err(InvalidTopic::MisplacedSingleLevelWildcard)
+                }
+                b'#' if !at_level_start || i + 1 != filter.len() => {
+                    return Err(InvalidTopic::MisplacedMultiLevelWildcard)
+                }
+                b'+' | b'#' => has_wildcards = true,
+                0 => return Err(InvalidTopic::NullCharacter),
+                _ => {}
+            }
+        }
+        Ok(has_wildcards)
+    }
+
+    #[test]
+    fn word_at_a_time_filter_check_agrees_with_bytewise_rules() {
+        // Every filter of up to 5 bytes over an alphabet with the special bytes, their neighbours
+        // in value (false positives of the word test) and `/`, then the same at the end of and
+        // across the eight-byte words of longer filters.
+        let alphabet = [b'a', b'/', b'+', b'#', 0, b'*', b'"', 0x01, 0xAB];
+        let mut cases: Vec<Vec<u8>> = vec![vec![]];
+        let mut frontier = cases.clone();
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|f| {
+                    alphabet.iter().map(move |&b| {
+                        let mut f = f.clone();
+                        f.push(b);
+                        f
+                    })
+                })
+                .collect();
+            cases.extend(frontier.iter().cloned());
+        }
+        for case in cases {
+            for prefix in [
+                &b""[..],
+                b"abc/",
+                b"abcdefg",
+                b"abcdefgh/",
+                b"a/+/b/c/d/e/f/",
+            ] {
+                let mut f = prefix.to_vec();
+                f.extend_from_slice(&case);
+                assert_eq!(validate_filter(&f), validate_filter_bytewise(&f), "{:?}", f);
             }
         }
     }

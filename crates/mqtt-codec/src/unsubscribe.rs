@@ -9,6 +9,7 @@ use crate::packet::PacketType;
 use crate::properties::{AckProperties, PropertySet, UnsubscribeProperties};
 use crate::publish::{read_packet_id, PacketId};
 use crate::reason::ReasonCode;
+use crate::subscribe::count_entries;
 use crate::topic::TopicFilter;
 use crate::version::ProtocolVersion;
 use crate::wire::{prefixed_len, write_prefixed, Reader};
@@ -42,9 +43,9 @@ impl Unsubscribe {
         } else {
             UnsubscribeProperties::default()
         };
-        let mut filters = Vec::new();
+        let mut filters = Vec::with_capacity(count_entries(r.as_slice(), 0));
         while !r.is_empty() {
-            filters.push(TopicFilter::from_mqtt_string(r.string()?)?);
+            filters.push(TopicFilter::from_wire(r.binary()?)?);
         }
         // [MQTT-3.10.3-2] The Payload MUST contain at least one Topic Filter.
         if filters.is_empty() {
