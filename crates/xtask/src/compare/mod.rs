@@ -168,39 +168,53 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// Entry point of `xtask bench-compare`.
 pub(crate) fn main(root: &Path, args: &[String]) -> ExitCode {
-    let options = match parse_options(args) {
+    bench_main("bench-compare", USAGE, args, parse_options, |options| {
+        let out = options
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("target/bench-compare"));
+        if options.replot {
+            read_results(&out).and_then(|doc| write_outputs(&doc, &out))
+        } else {
+            run(root, options, &out)
+        }
+    })
+}
+
+/// The shape both bench commands share: options (an empty error means `--help`), then `body`,
+/// whose table is printed; exit 0, 1 when it failed, 2 for bad options.
+pub(crate) fn bench_main<O>(
+    name: &str,
+    usage: &str,
+    args: &[String],
+    parse: impl FnOnce(&[String]) -> Result<O, String>,
+    body: impl FnOnce(&O) -> Result<String, String>,
+) -> ExitCode {
+    let options = match parse(args) {
         Ok(o) => o,
         Err(e) if e.is_empty() => {
-            println!("{USAGE}");
+            println!("{usage}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("bench-compare: {e}\n{USAGE}");
+            eprintln!("{name}: {e}\n{usage}");
             return ExitCode::from(2);
         }
     };
-    let out = options
-        .out
-        .clone()
-        .unwrap_or_else(|| root.join("target/bench-compare"));
-    let result = if options.replot {
-        read_results(&out).and_then(|doc| write_outputs(&doc, &out))
-    } else {
-        run(root, &options, &out)
-    };
-    match result {
+    match body(&options) {
         Ok(table) => {
             println!("{table}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("bench-compare: error: {e}");
+            eprintln!("{name}: error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn read_results(out: &Path) -> Result<Value, String> {
+/// The results document a run wrote to `out` (for `--replot`).
+pub(crate) fn read_results(out: &Path) -> Result<Value, String> {
     let path = out.join("results.json");
     let text =
         fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

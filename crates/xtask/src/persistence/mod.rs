@@ -436,43 +436,17 @@ impl Binaries {
 
 /// Entry point of `xtask bench-persistence`.
 pub(crate) fn main(root: &Path, args: &[String]) -> ExitCode {
-    let options = match parse_options(args) {
-        Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+    crate::compare::bench_main("bench-persistence", USAGE, args, parse_options, |options| {
+        let out = options
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("target/bench-persistence"));
+        if options.replot {
+            crate::compare::read_results(&out).and_then(|doc| write_table(&doc, &out))
+        } else {
+            run(root, options, &out)
         }
-        Err(e) => {
-            eprintln!("bench-persistence: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let out = options
-        .out
-        .clone()
-        .unwrap_or_else(|| root.join("target/bench-persistence"));
-    let result = if options.replot {
-        read_results(&out).and_then(|doc| write_table(&doc, &out))
-    } else {
-        run(root, &options, &out)
-    };
-    match result {
-        Ok(table) => {
-            println!("{table}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("bench-persistence: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn read_results(out: &Path) -> Result<Value, String> {
-    let path = out.join("results.json");
-    let text =
-        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    })
 }
 
 fn write_table(doc: &Value, out: &Path) -> Result<String, String> {
