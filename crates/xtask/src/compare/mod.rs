@@ -91,6 +91,67 @@ impl Placement {
     }
 }
 
+/// The `--name value`, `--name=value` and `--flag` words of a bench command line.
+pub(crate) struct OptionWords<'a> {
+    it: std::slice::Iter<'a, String>,
+}
+
+impl<'a> OptionWords<'a> {
+    pub(crate) fn new(args: &'a [String]) -> Self {
+        OptionWords { it: args.iter() }
+    }
+
+    /// The next option's name, and its value when written `--name=value`.
+    pub(crate) fn next_option(&mut self) -> Option<(&'a str, Option<String>)> {
+        let arg = self.it.next()?;
+        Some(match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        })
+    }
+
+    /// The value of option `name`: the inline one, or the next word.
+    pub(crate) fn value(&mut self, name: &str, inline: Option<String>) -> Result<String, String> {
+        inline
+            .or_else(|| self.it.next().cloned())
+            .ok_or(format!("{name} needs a value"))
+    }
+}
+
+/// `--brokers LIST`: the brokers among `allowed`, sorted, each once; `expected` lists them for
+/// the error message.
+pub(crate) fn parse_brokers(
+    list: &str,
+    allowed: &[Kind],
+    expected: &str,
+) -> Result<Vec<Kind>, String> {
+    let mut brokers = Vec::new();
+    for item in list.split(',').filter(|s| !s.trim().is_empty()) {
+        let kind = Kind::parse(item)
+            .filter(|k| allowed.contains(k))
+            .ok_or(format!("unknown broker \"{item}\" (expected {expected})"))?;
+        if !brokers.contains(&kind) {
+            brokers.push(kind);
+        }
+    }
+    if brokers.is_empty() {
+        return Err("--brokers needs at least one broker".to_owned());
+    }
+    brokers.sort();
+    Ok(brokers)
+}
+
+/// `--duration SECS`: a positive number of seconds.
+pub(crate) fn parse_duration(v: &str) -> Result<f64, String> {
+    let d: f64 = v
+        .parse()
+        .map_err(|_| format!("--duration: \"{v}\" is not a number"))?;
+    if !(d.is_finite() && d > 0.0) {
+        return Err("--duration must be a positive number of seconds".to_owned());
+    }
+    Ok(d)
+}
+
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         brokers: Kind::ALL.to_vec(),
@@ -102,47 +163,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         replot: false,
     };
     let mut duration = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("{name} needs a value"))
-        };
+    let mut words = OptionWords::new(args);
+    while let Some((name, inline)) = words.next_option() {
+        let mut value = || words.value(name, inline.clone());
         match name {
             "--brokers" => {
-                let list = value()?;
-                let mut brokers = Vec::new();
-                for item in list.split(',').filter(|s| !s.trim().is_empty()) {
-                    let kind = Kind::parse(item).ok_or(format!(
-                        "unknown broker \"{item}\" (expected mosquitto, rumqttd or ours)"
-                    ))?;
-                    if !brokers.contains(&kind) {
-                        brokers.push(kind);
-                    }
-                }
-                if brokers.is_empty() {
-                    return Err("--brokers needs at least one broker".to_owned());
-                }
-                brokers.sort();
-                o.brokers = brokers;
+                o.brokers = parse_brokers(&value()?, &Kind::ALL, "mosquitto, rumqttd or ours")?;
                 o.brokers_explicit = true;
             }
-            "--duration" => {
-                let v = value()?;
-                let d: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--duration: \"{v}\" is not a number"))?;
-                if !(d.is_finite() && d > 0.0) {
-                    return Err("--duration must be a positive number of seconds".to_owned());
-                }
-                duration = Some(d);
-            }
+            "--duration" => duration = Some(parse_duration(&value()?)?),
             "--quick" => o.quick = true,
             "--placement" => {
                 o.placements = match value()?.as_str() {

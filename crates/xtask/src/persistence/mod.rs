@@ -30,7 +30,9 @@ use serde_json::{json, Map, Value};
 
 use crate::compare::brokers::{self, Broker, Kind, Running};
 use crate::compare::scenarios::{self, Generator, Load, Scenario};
-use crate::compare::{bench_binary, command_line, fd_limit};
+use crate::compare::{
+    bench_binary, command_line, fd_limit, parse_brokers, parse_duration, OptionWords,
+};
 use restart::Fill;
 
 const USAGE: &str = "usage: cargo run --release -p xtask -- bench-persistence [--brokers LIST] \
@@ -78,52 +80,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         replot: false,
     };
     let (mut duration, mut rounds) = (None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("{name} needs a value"))
-        };
+    let mut words = OptionWords::new(args);
+    while let Some((name, inline)) = words.next_option() {
+        let mut value = || words.value(name, inline.clone());
         match name {
             "--brokers" => {
-                let list = value()?;
-                let mut brokers = Vec::new();
-                for item in list.split(',').filter(|s| !s.trim().is_empty()) {
-                    match Kind::parse(item) {
-                        Some(k @ (Kind::Mosquitto | Kind::Ours)) => {
-                            if !brokers.contains(&k) {
-                                brokers.push(k);
-                            }
-                        }
-                        _ => {
-                            return Err(format!(
-                                "unknown broker \"{item}\" (expected mosquitto or ours)"
-                            ))
-                        }
-                    }
-                }
-                if brokers.is_empty() {
-                    return Err("--brokers needs at least one broker".to_owned());
-                }
-                brokers.sort();
-                o.brokers = brokers;
+                o.brokers = parse_brokers(
+                    &value()?,
+                    &[Kind::Mosquitto, Kind::Ours],
+                    "mosquitto or ours",
+                )?;
             }
-            "--duration" => {
-                let v = value()?;
-                let d: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--duration: \"{v}\" is not a number"))?;
-                if !(d.is_finite() && d > 0.0) {
-                    return Err("--duration must be a positive number of seconds".to_owned());
-                }
-                duration = Some(d);
-            }
+            "--duration" => duration = Some(parse_duration(&value()?)?),
             "--rounds" => {
                 let v = value()?;
                 let n: u32 = v
