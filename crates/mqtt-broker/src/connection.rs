@@ -526,9 +526,6 @@ impl Connection {
                     return Ending::TakenOver;
                 }
             };
-            if persists {
-                self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
-            }
             if self.wbuf.len() > before {
                 // persistence_sync ack: nothing leaves before the state it reflects is on disk.
                 if !self.hub.store_barrier(self.store_seq).await {
@@ -943,6 +940,11 @@ impl Connection {
             }
         }
         self.events = events;
+        if self.hub.persists() {
+            // What this turn stored on this thread (packets handled, output collected, events
+            // acted on): the output waits for it.
+            self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
+        }
         Some((closing, deadline))
     }
 
@@ -950,9 +952,6 @@ impl Connection {
     /// could not be made durable) and closes.
     async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
         let open = self.collect_output().is_some();
-        if self.hub.persists() {
-            self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
-        }
         if !open || (!self.wbuf.is_empty() && !self.hub.store_barrier(self.store_seq).await) {
             self.wbuf.clear();
         }

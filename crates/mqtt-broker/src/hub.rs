@@ -1290,19 +1290,21 @@ impl Hub {
             // A will stored with a connected client is due as for any connection that ended
             // without DISCONNECT (the crash ended it), counted from now; a pending one keeps
             // its time. Either way no later than the session's end (below).
-            let will = record.will.map(|w| {
-                let due = w
-                    .due_at
-                    .unwrap_or_else(|| (now + Duration::from_secs(u64::from(w.delay))).as_millis());
-                Box::new(Will {
-                    message: w.message,
-                    delay: w.delay,
-                    due_at: Some(due),
-                })
-            });
-            let will_delay = will.as_ref().map(|w| {
-                Duration::from_millis(w.due_at.unwrap_or(0).saturating_sub(now.as_millis()))
-            });
+            let (will, will_delay) = match record.will {
+                Some(w) => {
+                    let due = w.due_at.unwrap_or_else(|| {
+                        (now + Duration::from_secs(u64::from(w.delay))).as_millis()
+                    });
+                    let will = Box::new(Will {
+                        message: w.message,
+                        delay: w.delay,
+                        due_at: Some(due),
+                    });
+                    let delay = Duration::from_millis(due.saturating_sub(now.as_millis()));
+                    (Some(will), Some(delay))
+                }
+                None => (None, None),
+            };
             let state = ClientState {
                 session,
                 owner: None,

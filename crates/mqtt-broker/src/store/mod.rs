@@ -537,11 +537,11 @@ impl Writer {
         // Background compaction: records written since the last one, and the last write.
         let mut written_since_compact: u64 = 0;
         let mut last_write = Instant::now();
+        let (after, idle) = self.compaction;
+        let compact_due = |written: u64, last: Instant| {
+            (written >= after).then(|| idle.saturating_sub(last.elapsed()))
+        };
         loop {
-            let (after, idle) = self.compaction;
-            let compact_due = |written: u64, last: Instant| {
-                (written >= after).then(|| idle.saturating_sub(last.elapsed()))
-            };
             // Wait for work without holding the gate: connections take its shared side.
             {
                 let mut p = self
