@@ -9,10 +9,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -775,19 +774,7 @@ impl Drop for Running {
 
 impl Running {
     fn start(conf: &Path) -> Running {
-        let mut child = Command::new(BIN)
-            .args(["-c", conf.to_str().unwrap()])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let (child, rx) = common::process::spawn_logged(BIN, conf);
         let mut r = Running(child, rx);
         r.wait_for("listen socket on port");
         r

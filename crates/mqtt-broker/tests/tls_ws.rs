@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -61,19 +61,7 @@ impl Broker {
     fn start(dir: &Path, conf: &str, ready_port: u16) -> Broker {
         let path = dir.join(format!("broker-{ready_port}.conf"));
         std::fs::write(&path, format!("allow_anonymous true\n{conf}")).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["-c", path.to_str().unwrap()])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let (mut child, rx) = common::process::spawn_logged(BIN, &path);
         let deadline = Instant::now() + WAIT;
         while std::net::TcpStream::connect(("127.0.0.1", ready_port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {

@@ -44,9 +44,9 @@ impl Running {
     }
 }
 
-/// Starts the broker binary `bin` on `conf` and returns once it has restored its store (the
-/// "Restored" line of `persistence true`).
-pub fn start_restored(bin: &str, conf: &Path) -> Running {
+/// Spawns the broker binary `bin` with `-c conf`; its stderr arrives line by line on the
+/// receiver.
+pub fn spawn_logged(bin: &str, conf: &Path) -> (Child, Receiver<String>) {
     let mut child = Command::new(bin)
         .arg("-c")
         .arg(conf)
@@ -61,7 +61,14 @@ pub fn start_restored(bin: &str, conf: &Path) -> Running {
             let _ = tx.send(line);
         }
     });
-    let running = Running { child, lines: rx };
+    (child, rx)
+}
+
+/// Starts the broker binary `bin` on `conf` and returns once it has restored its store (the
+/// "Restored" line of `persistence true`).
+pub fn start_restored(bin: &str, conf: &Path) -> Running {
+    let (child, lines) = spawn_logged(bin, conf);
+    let running = Running { child, lines };
     running.wait_for_line("Restored");
     running
 }
