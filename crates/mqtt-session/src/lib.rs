@@ -62,5 +62,5 @@ pub use event::{DropReason, Event, InboundAck, MessageId, PublishError, RequestE
 pub use message::Message;
 pub use outbound::OutState;
 pub use session::{ConnectionState, Role, Session};
-pub use state::{RestoreError, SessionState, STATE_FORMAT};
+pub use state::{HeldMessage, RestoreError, SessionState, STATE_FORMAT};
 pub use time::Instant;

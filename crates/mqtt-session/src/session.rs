@@ -17,7 +17,7 @@ use crate::event::{
 };
 use crate::message::Message;
 use crate::outbound::{Inflight, OutState, Outbound, Queued};
-use crate::state::{RestoreError, SessionState, STATE_FORMAT};
+use crate::state::{HeldMessage, RestoreError, SessionState, STATE_FORMAT};
 use crate::time::Instant;
 
 /// Which end of the connection a session is.
@@ -1433,14 +1433,84 @@ impl Session {
         }
     }
 
+    /// [`Session::snapshot`] without the messages themselves: the queue is empty and in-flight
+    /// entries keep only their flow state. Its size does not grow with the queue; a store
+    /// writes it on every change and each of [`Session::held_messages`] once, then restores
+    /// them with [`SessionState::attach_message`].
+    pub fn snapshot_without_messages(&self) -> SessionState {
+        let (next_packet_id, next_message_id) = self.out.counters();
+        SessionState {
+            format: STATE_FORMAT,
+            role: self.role,
+            version: self.version,
+            next_packet_id,
+            next_message_id,
+            inflight: self
+                .out
+                .inflight
+                .iter()
+                .map(|m| crate::outbound::Inflight {
+                    id: m.id,
+                    packet_id: m.packet_id,
+                    state: m.state,
+                    message: None,
+                    resend: false,
+                })
+                .collect(),
+            queue: Vec::new(),
+            awaiting_pubrel: self
+                .inbound
+                .iter()
+                .filter(|(_, s)| *s == InState::AwaitingPubRel)
+                .map(|(id, _)| *id)
+                .collect(),
+            session_expiry_interval: self.session_expiry_interval,
+        }
+    }
+
+    /// The messages the session holds for its peer: in flight and kept for re-sending (send
+    /// order), then queued (queue order). What [`Session::snapshot_without_messages`] leaves
+    /// out.
+    pub fn held_messages(&self) -> impl Iterator<Item = HeldMessage<'_>> + '_ {
+        let inflight = self.out.inflight.iter().filter_map(|m| {
+            m.message.as_ref().map(|message| HeldMessage {
+                id: m.id,
+                message,
+                expires_at: None,
+            })
+        });
+        let queued = self.out.queue.iter().map(|q| HeldMessage {
+            id: q.id,
+            message: &q.message,
+            expires_at: q.expires_at,
+        });
+        inflight.chain(queued)
+    }
+
     /// A disconnected session with a persisted state, ready to resume.
-    pub fn restore(config: Config, state: SessionState) -> Result<Session, RestoreError> {
+    ///
+    /// # Errors
+    ///
+    /// [`RestoreError::UnsupportedFormat`] for a state of another layout version;
+    /// [`RestoreError::MissingMessage`] when an in-flight message that must be re-sent was
+    /// left out (a [`Session::snapshot_without_messages`] state without it attached).
+    pub fn restore(config: Config, mut state: SessionState) -> Result<Session, RestoreError> {
         if state.format != STATE_FORMAT {
             return Err(RestoreError::UnsupportedFormat {
                 found: state.format,
                 expected: STATE_FORMAT,
             });
         }
+        if let Some(m) = state
+            .inflight
+            .iter()
+            .find(|m| m.message.is_none() && m.state != OutState::AwaitingPubComp)
+        {
+            return Err(RestoreError::MissingMessage(m.id.0));
+        }
+        // Identifiers are given in the order messages are queued; messages attached one by
+        // one come back in any order.
+        state.queue.sort_by_key(|q| q.id);
         let mut session = Session::new(state.role, config);
         session.version = state.version;
         session.session_expiry_interval = state.session_expiry_interval;

@@ -2,8 +2,11 @@
 
 use mqtt_codec::{PacketId, ProtocolVersion};
 
-use crate::outbound::{Inflight, Queued};
+use crate::event::MessageId;
+use crate::message::Message;
+use crate::outbound::{Inflight, OutState, Queued};
 use crate::session::Role;
+use crate::time::Instant;
 
 /// The format version written in every [`SessionState`]. Bumped whenever the layout changes;
 /// [`crate::Session::restore`] refuses any other.
@@ -40,4 +43,46 @@ pub enum RestoreError {
         /// The format this version of the crate reads.
         expected: u32,
     },
+    /// A message in flight that must be re-sent was not attached to a state taken without
+    /// its messages ([`SessionState::attach_message`]).
+    #[error("in-flight message {0} is missing")]
+    MissingMessage(u64),
+}
+
+/// A message a session holds for its peer (queued, or in flight and kept for re-sending), as
+/// [`crate::Session::held_messages`] lists them.
+///
+/// A store that keeps each message as a record of its own (written once, deleted once
+/// completed) pairs them with [`crate::Session::snapshot_without_messages`], which stays small
+/// however long the queue, and puts them back with [`SessionState::attach_message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldMessage<'a> {
+    /// Its identifier in the session, unique for the session's lifetime.
+    pub id: MessageId,
+    /// The message.
+    pub message: &'a Message,
+    /// When its Message Expiry Interval ends (queued messages only).
+    pub expires_at: Option<Instant>,
+}
+
+impl SessionState {
+    /// Puts back a message stored apart from a state taken with
+    /// [`crate::Session::snapshot_without_messages`]: into its in-flight entry if it has one,
+    /// else into the queue. The queue is put in order by [`crate::Session::restore`]
+    /// (identifiers increase in the order messages were queued).
+    pub fn attach_message(&mut self, id: MessageId, message: Message, expires_at: Option<Instant>) {
+        if let Some(m) = self
+            .inflight
+            .iter_mut()
+            .find(|m| m.id == id && m.message.is_none() && m.state != OutState::AwaitingPubComp)
+        {
+            m.message = Some(message);
+            return;
+        }
+        self.queue.push(Queued {
+            id,
+            message,
+            expires_at,
+        });
+    }
 }
