@@ -55,6 +55,8 @@ pub(crate) struct ClientState {
     /// Whether the store may hold a record of this session (persistence): a session that stops
     /// being persistent must then be deleted from it.
     pub(crate) persisted: bool,
+    /// Which of its messages have records in the store (persistence).
+    pub(crate) records: crate::store::MessageRecords,
 }
 
 /// A client session shared between its connection task and the routers that deliver to it.

@@ -30,7 +30,8 @@ use crate::metrics::Metrics;
 use crate::router::{GroupId, Matches, RetainedStore, Subscription, SubscriptionTable};
 use crate::security::{self, AuthState};
 use crate::store::{
-    RetainedRecord, SessionRecord, SessionWrite, Store, StoreError, StoredSubscription, StoredWill,
+    MessageRecords, RetainedRecord, SessionRecord, SessionWrite, Store, StoreError,
+    StoredSubscription, StoredWill,
 };
 
 /// Why a connection ended, which decides whether the will is published.
@@ -432,6 +433,7 @@ impl Hub {
         let existing = clients.get(&client_id).cloned();
         let mut old_will = None;
         let mut replaced_persisted = false;
+        let mut replaced_records = None;
         let (client, session_present) = match existing {
             Some(old) => {
                 let mut st = old.0.lock();
@@ -448,6 +450,7 @@ impl Hub {
                     // see that something happened and stand down.
                     st.generation += 1;
                     replaced_persisted = st.persisted;
+                    replaced_records = Some(MessageRecords::replacing(&mut st.records));
                     st.will = None;
                     drop(st);
                     self.subscriptions_write().remove_client(&old);
@@ -482,6 +485,7 @@ impl Hub {
                 shared: HashMap::new(),
                 expires_at: None,
                 persisted: false,
+                records: MessageRecords::default(),
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
             clients.insert(client_id.clone(), c.clone());
@@ -558,6 +562,9 @@ impl Hub {
         }
         // A clean start that replaced a stored session deletes its record.
         st.persisted |= replaced_persisted;
+        if let Some(records) = replaced_records {
+            st.records = records;
+        }
         self.persist_locked(&client, &mut st);
         drop(st);
         self.metrics.client_connected();
@@ -1072,13 +1079,16 @@ impl Hub {
         let path = config.persistence.path();
         let (db, loaded) = crate::store::open(&path)?;
         let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
+        let max_epoch = loaded.max_epoch;
         let restored = self.restore(&path, &config, loaded)?;
         let weak = Arc::downgrade(self);
         let resolve: crate::store::Resolver = Box::new(move |client: &ClientRef| {
             weak.upgrade()
-                .map_or(SessionWrite::Skip, |hub| hub.session_record(client))
+                .map_or(SessionWrite::Skip(Vec::new()), |hub| {
+                    hub.session_record(client)
+                })
         });
-        let store = Store::start(db, path.clone(), &config.persistence, resolve);
+        let store = Store::start(db, path.clone(), &config.persistence, max_epoch, resolve);
         let store = self.store.get_or_init(|| store);
         info!(
             "Restored {retained} retained messages and {sessions} persistent sessions from {}.",
@@ -1192,10 +1202,10 @@ impl Hub {
     fn session_record(&self, client: &ClientRef) -> SessionWrite {
         let current = self.clients().get(client.id()).cloned();
         let Some(current) = current else {
-            return SessionWrite::Delete;
+            return SessionWrite::Delete(client.0.lock().records.delete_all());
         };
         if !Arc::ptr_eq(&current.0, &client.0) {
-            return SessionWrite::Skip;
+            return SessionWrite::Skip(client.0.lock().records.delete_all());
         }
         let subscriptions: Vec<StoredSubscription> = self
             .subscriptions_read()
@@ -1206,10 +1216,19 @@ impl Hub {
                 identifier: sub.identifier,
             })
             .collect();
-        let st = client.0.lock();
-        if !is_persistent(&st) {
-            return SessionWrite::Delete;
+        let mut guard = client.0.lock();
+        let st = &mut *guard;
+        if !is_persistent(st) {
+            return SessionWrite::Delete(st.records.delete_all());
         }
+        let Some(store) = self.store.get() else {
+            return SessionWrite::Skip(Vec::new());
+        };
+        // Each message is written once, when the session gets it; the record below holds the
+        // rest and stays small however long the queue.
+        let messages = st
+            .records
+            .update(st.session.held_messages(), || store.new_epoch());
         let shared_links: Vec<(MessageId, GroupId)> =
             st.shared.iter().map(|(id, g)| (*id, *g)).collect();
         let record = SessionRecord {
@@ -1218,15 +1237,16 @@ impl Hub {
             listener: u32::try_from(st.listener).unwrap_or(0),
             expires_at: st.expires_at,
             subscriptions,
-            state: st.session.snapshot(),
+            state: st.session.snapshot_without_messages(),
             will: st.will.as_ref().map(|w| StoredWill {
                 message: w.message.clone(),
                 delay: w.delay,
                 due_at: w.due_at,
             }),
             shared: Vec::new(),
+            epoch: st.records.epoch(),
         };
-        drop(st);
+        drop(guard);
         let mut record = record;
         if !shared_links.is_empty() {
             // Group handles do not outlive the process: the group is named by its filter.
@@ -1236,7 +1256,7 @@ impl Hub {
                 .filter_map(|(id, g)| Some((id, table.group_filter(g)?.as_str().to_string())))
                 .collect();
         }
-        SessionWrite::Put(crate::store::encode(&record))
+        SessionWrite::Put(crate::store::encode(&record), messages)
     }
 
     /// Puts loaded state in place. Returns the retained topics and sessions that expired while
@@ -1271,7 +1291,12 @@ impl Hub {
             self.retained_write().set(r.message);
         }
         let mut expired_sessions = Vec::new();
-        for (id, record) in loaded.sessions {
+        for loaded_session in loaded.sessions {
+            let crate::store::LoadedSession {
+                client_id: id,
+                record,
+                messages,
+            } = loaded_session;
             let record_err = |reason: String| StoreError::Record {
                 path: path.to_path_buf(),
                 what: "session",
@@ -1285,7 +1310,12 @@ impl Hub {
             let Some(listener) = config.listeners.get(index) else {
                 return Err(record_err("the configuration has no listener".into()));
             };
-            let session = Session::restore(Self::session_config(config, listener), record.state)
+            let mut state = record.state;
+            let written: Vec<u64> = messages.iter().map(|(mid, _)| mid.0).collect();
+            for (mid, m) in messages {
+                state.attach_message(mid, m.message, m.expires_at);
+            }
+            let session = Session::restore(Self::session_config(config, listener), state)
                 .map_err(|e| record_err(e.to_string()))?;
             // A will stored with a connected client is due as for any connection that ended
             // without DISCONNECT (the crash ended it), counted from now; a pending one keeps
@@ -1318,6 +1348,7 @@ impl Hub {
                 shared: HashMap::new(),
                 expires_at: record.expires_at,
                 persisted: true,
+                records: MessageRecords::restored(record.epoch, written),
             };
             let client_id: Arc<str> = Arc::from(id.as_str());
             let client = ClientRef(Arc::new(Client::new(Arc::clone(&client_id), state)));

@@ -430,3 +430,45 @@ async fn expired_messages_are_purged_from_disconnected_sessions() {
     assert!(s.try_recv().await.is_none());
     b.stop().await;
 }
+
+/// Messages are records of their own, tagged with the session they belong to: a new session
+/// of the same client identifier (whose message identifiers start again from 1) gets none of
+/// the messages queued for the one it replaced, before or after a restart.
+#[tokio::test]
+async fn a_replaced_session_leaves_none_of_its_queued_messages_behind() {
+    let dir = TempDir::new("persist-replaced");
+    let (b, hub) = TestBroker::start_with_hub_config(persist_in(dir.path())).await;
+    persistent_subscriber(b.addr, "sub", "q/#").await;
+    let mut p = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "pub").await;
+    for i in 1..=3 {
+        p.publish(&format!("q/old{i}"), "old", QoS::AtLeastOnce, false)
+            .await;
+    }
+    // A clean session replaces the stored one (and ends with its connection), then a new
+    // persistent session starts and gets one message.
+    let (c, ack) =
+        RawClient::connect_with(b.addr, connect_packet(ProtocolVersion::V3_1_1, "sub", true)).await;
+    assert!(!ack.session_present);
+    c.disconnect().await;
+    persistent_subscriber(b.addr, "sub", "q/#").await;
+    p.publish("q/new", "new", QoS::AtLeastOnce, false).await;
+    drop(p);
+    drop(hub);
+    b.stop().await;
+
+    let b = TestBroker::with_config(persist_in(dir.path())).await;
+    let (mut s, ack) = RawClient::connect_with(
+        b.addr,
+        connect_packet(ProtocolVersion::V3_1_1, "sub", false),
+    )
+    .await;
+    assert!(ack.session_present);
+    let m = s.expect_publish().await;
+    assert_eq!(m.topic.as_str(), "q/new");
+    // Anything left of the old session would come before a message published now.
+    let mut p = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "pub").await;
+    p.publish("q/marker", "", QoS::AtLeastOnce, false).await;
+    let m = s.expect_publish().await;
+    assert_eq!(m.topic.as_str(), "q/marker");
+    b.stop().await;
+}

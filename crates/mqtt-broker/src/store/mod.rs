@@ -27,36 +27,53 @@
 //! after a commit that caught the subscribers' side only made the publisher's resend a second
 //! delivery; found by tests/crash.rs.)
 //!
+//! A session's messages (queued, or in flight and kept for re-sending) are records of their own,
+//! written once when the session gets them and deleted once completed; the session's record
+//! holds the rest (subscriptions, flow states, counters, will) and stays small however long its
+//! queue. Every message record carries the *epoch* of the session it belongs to, a number given
+//! to each new session of a client identifier, so that a new session's message identifiers
+//! (which start again from 1) never meet the records of the one it replaced.
+//!
 //! On-disk format: table `meta` holds `format` = [`FORMAT_VERSION`]; `retained` maps a topic to
-//! a CBOR `RetainedRecord`; `sessions` maps a client identifier to a CBOR `SessionRecord`.
+//! a CBOR `RetainedRecord`; `sessions` maps a client identifier to a CBOR `SessionRecord`;
+//! `messages` maps (client identifier, epoch, message identifier) to a CBOR `StoredMessage`.
+//! Version 1 (before `messages`) kept the messages inside the session record; such files are
+//! read as they are and upgraded in place (a version 1 record is a valid version 2 record whose
+//! messages are attached; the next change of that session moves them into records of their
+//! own).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{ProtocolVersion, SubscriptionOptions};
-use mqtt_session::{Message, MessageId, SessionState};
+use mqtt_session::{HeldMessage, Message, MessageId, SessionState};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::client::ClientRef;
 use crate::config::{Persistence, PersistenceSync};
 
 /// The layout version of the file. Bumped whenever a table or record changes; a file with
 /// another version is refused with a clear error, never read as something it is not.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The older version this broker upgrades in place (see the module documentation).
+const UPGRADABLE_FORMAT: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// (client identifier, session epoch, message identifier) -> `StoredMessage`.
+const MESSAGES: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("messages");
 
 /// A stored retained message.
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,6 +113,107 @@ pub(crate) struct SessionRecord {
     /// older records (no links then).
     #[serde(default)]
     pub(crate) shared: Vec<(MessageId, String)>,
+    /// The epoch of its message records (0 in version 1 records, whose messages are in
+    /// `state`).
+    #[serde(default)]
+    pub(crate) epoch: u64,
+}
+
+/// One message a session holds (queued, or in flight and kept for re-sending), a record of its
+/// own. `M` is `&Message` when written, `Message` when read.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredMessage<M> {
+    pub(crate) message: M,
+    /// When its Message Expiry Interval ends (queued messages).
+    pub(crate) expires_at: Option<mqtt_session::Instant>,
+}
+
+/// Which of a session's messages have records in the store, kept with the session (the writer
+/// thread updates it when it resolves the session, under the client's lock).
+#[derive(Debug, Default)]
+pub(crate) struct MessageRecords {
+    /// The epoch of this session's records; 0 until the first is given.
+    epoch: u64,
+    /// Identifiers of the messages with a record (ascending), under `written_epoch`.
+    written: Vec<u64>,
+    /// The epoch of `written`: an older session's, for a session that replaced it (its records
+    /// are deleted by this one's first write), else `epoch`.
+    written_epoch: u64,
+}
+
+/// A message record put (`Some`, encoded) or deleted: (epoch, message identifier, value).
+pub(crate) type MessageWrite = (u64, u64, Option<Vec<u8>>);
+
+impl MessageRecords {
+    /// The records of a session restored from the store.
+    pub(crate) fn restored(epoch: u64, mut written: Vec<u64>) -> Self {
+        written.sort_unstable();
+        MessageRecords {
+            epoch,
+            written,
+            written_epoch: epoch,
+        }
+    }
+
+    /// For a session that replaces `old` (same client identifier, clean start): it deletes
+    /// the old one's records with its first write.
+    pub(crate) fn replacing(old: &mut MessageRecords) -> Self {
+        MessageRecords {
+            epoch: 0,
+            written: std::mem::take(&mut old.written),
+            written_epoch: old.written_epoch,
+        }
+    }
+
+    /// The writes that bring the store to `held`, the messages the session holds now: new
+    /// ones put, completed ones deleted.
+    pub(crate) fn update<'a>(
+        &mut self,
+        held: impl Iterator<Item = HeldMessage<'a>>,
+        new_epoch: impl FnOnce() -> u64,
+    ) -> Vec<MessageWrite> {
+        if self.epoch == 0 {
+            self.epoch = new_epoch();
+        }
+        let mut writes = Vec::new();
+        if self.written_epoch != self.epoch {
+            let old = self.written_epoch;
+            writes.extend(self.written.drain(..).map(|id| (old, id, None)));
+            self.written_epoch = self.epoch;
+        }
+        let mut current: Vec<HeldMessage<'a>> = held.collect();
+        current.sort_unstable_by_key(|h| h.id);
+        let mut written = Vec::with_capacity(current.len());
+        let mut old = self.written.iter().copied().peekable();
+        for h in current {
+            let id = h.id.0;
+            while let Some(gone) = old.next_if(|o| *o < id) {
+                writes.push((self.epoch, gone, None));
+            }
+            if old.next_if_eq(&id).is_none() {
+                let record = StoredMessage {
+                    message: h.message,
+                    expires_at: h.expires_at,
+                };
+                writes.push((self.epoch, id, Some(encode(&record))));
+            }
+            written.push(id);
+        }
+        writes.extend(old.map(|gone| (self.epoch, gone, None)));
+        self.written = written;
+        writes
+    }
+
+    /// The epoch of this session's records (0: none written yet).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Deletes every record (the session ended, or stopped being persistent).
+    pub(crate) fn delete_all(&mut self) -> Vec<MessageWrite> {
+        let epoch = self.written_epoch;
+        self.written.drain(..).map(|id| (epoch, id, None)).collect()
+    }
 }
 
 /// A will kept with its session.
@@ -112,17 +230,29 @@ pub(crate) struct StoredWill {
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
     pub(crate) retained: Vec<RetainedRecord>,
-    pub(crate) sessions: Vec<(String, SessionRecord)>,
+    /// Each session with the messages of its epoch.
+    pub(crate) sessions: Vec<LoadedSession>,
+    /// The highest session epoch in the file.
+    pub(crate) max_epoch: u64,
+}
+
+/// A stored session and its message records.
+#[derive(Debug)]
+pub(crate) struct LoadedSession {
+    pub(crate) client_id: String,
+    pub(crate) record: SessionRecord,
+    pub(crate) messages: Vec<(MessageId, StoredMessage<Message>)>,
 }
 
 /// What a changed session becomes in the store, decided when its change is written.
 pub(crate) enum SessionWrite {
-    /// Its current record.
-    Put(Vec<u8>),
-    /// It ended, or is not persistent: no record.
-    Delete,
-    /// A newer session of the same client identifier replaced it; that one writes itself.
-    Skip,
+    /// Its current record, and the changes of its message records.
+    Put(Vec<u8>, Vec<MessageWrite>),
+    /// It ended, or is not persistent: no record, its message records deleted.
+    Delete(Vec<MessageWrite>),
+    /// A newer session of the same client identifier replaced it; that one writes itself. The
+    /// message records of this one that the newer did not take over are deleted.
+    Skip(Vec<MessageWrite>),
 }
 
 /// Resolves a changed session into what to write (the hub's view of it).
@@ -214,6 +344,14 @@ pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
                 .map(|v| v.value());
             match found {
                 Some(v) if v == FORMAT_VERSION => {}
+                Some(UPGRADABLE_FORMAT) => {
+                    meta.insert("format", FORMAT_VERSION)
+                        .map_err(|e| open_err(e.to_string()))?;
+                    info!(
+                        "Persistence file {} upgraded from format version {UPGRADABLE_FORMAT} to {FORMAT_VERSION}.",
+                        path.display()
+                    );
+                }
                 Some(v) => {
                     return Err(StoreError::Format {
                         path: path.to_path_buf(),
@@ -232,6 +370,8 @@ pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
             tx.open_table(RETAINED)
                 .map_err(|e| open_err(e.to_string()))?;
             tx.open_table(SESSIONS)
+                .map_err(|e| open_err(e.to_string()))?;
+            tx.open_table(MESSAGES)
                 .map_err(|e| open_err(e.to_string()))?;
         }
         tx.commit().map_err(|e| open_err(e.to_string()))?;
@@ -256,11 +396,67 @@ pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
     let sessions = rx
         .open_table(SESSIONS)
         .map_err(|e| open_err(e.to_string()))?;
+    let mut epochs: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for entry in sessions.iter().map_err(|e| open_err(e.to_string()))? {
         let (k, v) = entry.map_err(|e| open_err(e.to_string()))?;
         let record: SessionRecord =
             decode(v.value()).map_err(|e| record_err("session", k.value(), e))?;
-        loaded.sessions.push((k.value().to_string(), record));
+        loaded.max_epoch = loaded.max_epoch.max(record.epoch);
+        epochs.insert(k.value().to_string(), record.epoch);
+        loaded.sessions.push(LoadedSession {
+            client_id: k.value().to_string(),
+            record,
+            messages: Vec::new(),
+        });
+    }
+    // Message records, in key order: grouped by client and epoch, ascending identifiers.
+    let mut by_client: std::collections::HashMap<String, Vec<(MessageId, StoredMessage<Message>)>> =
+        std::collections::HashMap::new();
+    let mut orphans: Vec<(String, u64, u64)> = Vec::new();
+    let messages = rx
+        .open_table(MESSAGES)
+        .map_err(|e| open_err(e.to_string()))?;
+    for entry in messages.iter().map_err(|e| open_err(e.to_string()))? {
+        let (k, v) = entry.map_err(|e| open_err(e.to_string()))?;
+        let (client, epoch, id) = k.value();
+        loaded.max_epoch = loaded.max_epoch.max(epoch);
+        if epochs.get(client) != Some(&epoch) {
+            orphans.push((client.to_string(), epoch, id));
+            continue;
+        }
+        let record: StoredMessage<Message> = decode(v.value())
+            .map_err(|e| record_err("message", &format!("{client}/{epoch}/{id}"), e))?;
+        by_client
+            .entry(client.to_string())
+            .or_default()
+            .push((MessageId(id), record));
+    }
+    drop((retained, sessions, messages, rx));
+    for s in &mut loaded.sessions {
+        if let Some(m) = by_client.remove(&s.client_id) {
+            s.messages = m;
+        }
+    }
+    if !orphans.is_empty() {
+        // Records of no session (none is ever written so; a session's records and its record
+        // change in the same transaction): nothing can deliver them.
+        warn!(
+            "Persistence file {}: removing {} message records that belong to no stored session.",
+            path.display(),
+            orphans.len()
+        );
+        let tx = db.begin_write().map_err(|e| open_err(e.to_string()))?;
+        {
+            let mut table = tx
+                .open_table(MESSAGES)
+                .map_err(|e| open_err(e.to_string()))?;
+            for (client, epoch, id) in &orphans {
+                table
+                    .remove((client.as_str(), *epoch, *id))
+                    .map_err(|e| open_err(e.to_string()))?;
+            }
+        }
+        tx.commit().map_err(|e| open_err(e.to_string()))?;
     }
     Ok((db, loaded))
 }
@@ -274,7 +470,12 @@ fn has_data(tx: &redb::WriteTransaction) -> bool {
             .and_then(|t| t.len().ok())
             .unwrap_or(0)
     };
-    count(RETAINED) + count(SESSIONS) > 0
+    let messages = tx
+        .open_table(MESSAGES)
+        .ok()
+        .and_then(|t| t.len().ok())
+        .unwrap_or(0);
+    count(RETAINED) + count(SESSIONS) + messages > 0
 }
 
 /// One pending change.
@@ -285,16 +486,19 @@ enum Op {
     Session(ClientRef),
 }
 
-/// The table a record goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Table {
-    Retained,
-    Sessions,
+/// Where a record goes: its table and key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    /// A retained message, by topic.
+    Retained(String),
+    /// A session record, by client identifier.
+    Session(String),
+    /// A session's message: client identifier, epoch, message identifier.
+    Message(String, u64, u64),
 }
 
-/// One write of a transaction: a retained message or a session record, put (`Some`) or
-/// deleted (`None`).
-type Record = ((Table, String), Option<Vec<u8>>);
+/// One write of a transaction: a record put (`Some`) or deleted (`None`).
+type Record = (Key, Option<Vec<u8>>);
 
 #[derive(Default)]
 struct Pending {
@@ -320,6 +524,8 @@ struct Shared {
     gate: ShardedLock<()>,
     /// The last commit failed (disk full, I/O error); the writer retries every second.
     failing: AtomicBool,
+    /// The next session epoch to give.
+    next_epoch: AtomicU64,
 }
 
 thread_local! {
@@ -347,16 +553,18 @@ impl Store {
         db: Database,
         path: PathBuf,
         persistence: &Persistence,
+        max_epoch: u64,
         resolve: Resolver,
     ) -> Store {
         let compaction = (COMPACT_AFTER_RECORDS, COMPACT_WHEN_IDLE);
-        Self::start_with(db, path, persistence, resolve, compaction)
+        Self::start_with(db, path, persistence, max_epoch, resolve, compaction)
     }
 
     fn start_with(
         db: Database,
         path: PathBuf,
         persistence: &Persistence,
+        max_epoch: u64,
         resolve: Resolver,
         compaction: (u64, Duration),
     ) -> Store {
@@ -365,6 +573,7 @@ impl Store {
             wake: Condvar::new(),
             gate: ShardedLock::new(()),
             failing: AtomicBool::new(false),
+            next_epoch: AtomicU64::new(max_epoch + 1),
         });
         let committed = tokio::sync::watch::Sender::new(Committed::default());
         let writer = Writer {
@@ -404,6 +613,11 @@ impl Store {
         self.shared.wake.notify_one();
         SUBMITTED_HERE.with(|c| c.set(seq));
         seq
+    }
+
+    /// A new session epoch (see the module documentation), never given before in this file.
+    pub(crate) fn new_epoch(&self) -> u64 {
+        self.shared.next_epoch.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Whether the last commit failed (disk full, I/O error) and the store has not recovered:
@@ -529,11 +743,11 @@ impl Writer {
         let mut unsaved: u64 = 0;
         // After a failed commit: every record not yet written, the latest per key. The live
         // state stays the truth; this only has to reach the file once it takes writes again.
-        let mut dirty: BTreeMap<(Table, String), Option<Vec<u8>>> = BTreeMap::new();
+        let mut dirty: BTreeMap<Key, Option<Vec<u8>>> = BTreeMap::new();
         let mut failing = false;
         // Periodic mode: what was committed without fsync since the last durable commit, which
         // a failure may roll back (the file is reopened), so it is rewritten with the rest.
-        let mut since_durable: BTreeMap<(Table, String), Option<Vec<u8>>> = BTreeMap::new();
+        let mut since_durable: BTreeMap<Key, Option<Vec<u8>>> = BTreeMap::new();
         // Background compaction: records written since the last one, and the last write.
         let mut written_since_compact: u64 = 0;
         let mut last_write = Instant::now();
@@ -742,17 +956,23 @@ impl Writer {
         let mut records = Vec::with_capacity(ops.len());
         for op in ops {
             match op {
-                Op::Retained(topic, bytes) => records.push(((Table::Retained, topic), bytes)),
+                Op::Retained(topic, bytes) => records.push((Key::Retained(topic), bytes)),
                 Op::Session(client) => {
                     if !seen.insert(Arc::as_ptr(&client.0)) {
                         continue;
                     }
-                    let key = (Table::Sessions, client.id().to_string());
-                    match (self.resolve)(&client) {
-                        SessionWrite::Put(bytes) => records.push((key, Some(bytes))),
-                        SessionWrite::Delete => records.push((key, None)),
-                        SessionWrite::Skip => {}
+                    let id = client.id();
+                    let (head, messages) = match (self.resolve)(&client) {
+                        SessionWrite::Put(bytes, messages) => (Some(Some(bytes)), messages),
+                        SessionWrite::Delete(messages) => (Some(None), messages),
+                        SessionWrite::Skip(messages) => (None, messages),
+                    };
+                    if let Some(head) = head {
+                        records.push((Key::Session(id.to_string()), head));
                     }
+                    records.extend(messages.into_iter().map(|(epoch, mid, value)| {
+                        (Key::Message(id.to_string(), epoch, mid), value)
+                    }));
                 }
             }
         }
@@ -761,7 +981,7 @@ impl Writer {
 
     fn commit<'a>(
         &self,
-        records: impl Iterator<Item = (&'a (Table, String), &'a Option<Vec<u8>>)>,
+        records: impl Iterator<Item = (&'a Key, &'a Option<Vec<u8>>)>,
         durable: bool,
     ) -> Result<(), String> {
         let Some(db) = &self.db else {
@@ -774,7 +994,7 @@ impl Writer {
     #[allow(clippy::result_large_err)]
     fn write<'a>(
         db: &Database,
-        records: impl Iterator<Item = (&'a (Table, String), &'a Option<Vec<u8>>)>,
+        records: impl Iterator<Item = (&'a Key, &'a Option<Vec<u8>>)>,
         durable: bool,
     ) -> Result<(), redb::Error> {
         let mut tx = db.begin_write()?;
@@ -790,17 +1010,26 @@ impl Writer {
         {
             let mut retained = tx.open_table(RETAINED)?;
             let mut sessions = tx.open_table(SESSIONS)?;
-            for ((table, key), value) in records {
-                let table = match table {
-                    Table::Retained => &mut retained,
-                    Table::Sessions => &mut sessions,
-                };
-                match value {
-                    Some(bytes) => {
-                        table.insert(key.as_str(), bytes.as_slice())?;
+            let mut messages = tx.open_table(MESSAGES)?;
+            for (key, value) in records {
+                match (key, value) {
+                    (Key::Retained(k), Some(v)) => {
+                        retained.insert(k.as_str(), v.as_slice())?;
                     }
-                    None => {
-                        table.remove(key.as_str())?;
+                    (Key::Retained(k), None) => {
+                        retained.remove(k.as_str())?;
+                    }
+                    (Key::Session(k), Some(v)) => {
+                        sessions.insert(k.as_str(), v.as_slice())?;
+                    }
+                    (Key::Session(k), None) => {
+                        sessions.remove(k.as_str())?;
+                    }
+                    (Key::Message(c, e, id), Some(v)) => {
+                        messages.insert((c.as_str(), *e, *id), v.as_slice())?;
+                    }
+                    (Key::Message(c, e, id), None) => {
+                        messages.remove((c.as_str(), *e, *id))?;
                     }
                 }
             }
@@ -815,16 +1044,156 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    fn message(payload: &str) -> Message {
+        let topic = mqtt_codec::TopicName::new("t").unwrap();
+        Message::new(topic, payload.to_string(), mqtt_codec::QoS::AtLeastOnce)
+    }
+
+    fn held<'a>(messages: &'a [(u64, Message)]) -> impl Iterator<Item = HeldMessage<'a>> {
+        messages.iter().map(|(id, message)| HeldMessage {
+            id: MessageId(*id),
+            message,
+            expires_at: None,
+        })
+    }
+
+    /// (epoch, id, put?) of each write.
+    fn shape(writes: &[MessageWrite]) -> Vec<(u64, u64, bool)> {
+        writes
+            .iter()
+            .map(|(e, id, v)| (*e, *id, v.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn each_message_is_written_once_and_deleted_once_completed() {
+        let m: Vec<(u64, Message)> = (1..=5).map(|i| (i, message(&i.to_string()))).collect();
+        let mut records = MessageRecords::default();
+        let writes = records.update(held(&m[..3]), || 7);
+        assert_eq!(shape(&writes), [(7, 1, true), (7, 2, true), (7, 3, true)]);
+        let (_, _, bytes) = &writes[1];
+        let stored: StoredMessage<Message> = decode(bytes.as_ref().unwrap()).unwrap();
+        assert_eq!(stored.message, m[1].1);
+        // Nothing changed: nothing written, and the epoch is not asked for again.
+        assert!(records.update(held(&m[..3]), || unreachable!()).is_empty());
+        // 1 completed, 4 and 5 arrived (in any order of the session's lists).
+        let now = [m[4].clone(), m[1].clone(), m[2].clone(), m[3].clone()];
+        let writes = records.update(held(&now), || unreachable!());
+        assert_eq!(shape(&writes), [(7, 1, false), (7, 4, true), (7, 5, true)]);
+        let writes = records.update(held(&m[4..]), || unreachable!());
+        assert_eq!(
+            shape(&writes),
+            [(7, 2, false), (7, 3, false), (7, 4, false)]
+        );
+        assert_eq!(shape(&records.delete_all()), [(7, 5, false)]);
+        assert!(records.delete_all().is_empty());
+    }
+
+    #[test]
+    fn a_session_that_replaces_another_deletes_its_records_under_a_new_epoch() {
+        let m: Vec<(u64, Message)> = (1..=2).map(|i| (i, message(&i.to_string()))).collect();
+        let mut old = MessageRecords::restored(3, vec![2, 1]);
+        let mut new = MessageRecords::replacing(&mut old);
+        assert!(
+            old.delete_all().is_empty(),
+            "the new session took them over"
+        );
+        // The new session's identifiers start again from 1: its records have their own epoch.
+        let writes = new.update(held(&m[..1]), || 9);
+        assert_eq!(shape(&writes), [(3, 1, false), (3, 2, false), (9, 1, true)]);
+        assert_eq!(new.epoch(), 9);
+    }
+
+    /// The layout of a session record before message records (format version 1).
+    #[derive(Serialize)]
+    struct V1SessionRecord {
+        version: ProtocolVersion,
+        username: Option<String>,
+        listener: u32,
+        expires_at: Option<u64>,
+        subscriptions: Vec<StoredSubscription>,
+        state: SessionState,
+    }
+
+    #[test]
+    fn a_version_1_file_is_read_and_upgraded_in_place() {
+        let dir = test_support::TempDir::new("store-v1");
+        let path = dir.path().join("store.db");
+        let mut session = mqtt_session::Session::new_server(mqtt_session::Config::default());
+        let now = mqtt_session::Instant::from_millis(0);
+        for p in ["a", "b", "c"] {
+            session.publish(now, message(p)).unwrap();
+        }
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert("format", 1).unwrap();
+            let record = encode(&V1SessionRecord {
+                version: ProtocolVersion::V3_1_1,
+                username: None,
+                listener: 0,
+                expires_at: None,
+                subscriptions: Vec::new(),
+                state: session.snapshot(),
+            });
+            tx.open_table(SESSIONS)
+                .unwrap()
+                .insert("old", record.as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let (db, loaded) = open(&path).unwrap();
+        assert_eq!(loaded.sessions.len(), 1);
+        let s = &loaded.sessions[0];
+        assert_eq!((s.client_id.as_str(), s.record.epoch), ("old", 0));
+        assert!(s.messages.is_empty());
+        let restored =
+            mqtt_session::Session::restore(mqtt_session::Config::default(), s.record.state.clone())
+                .unwrap();
+        let payloads: Vec<_> = restored
+            .held_messages()
+            .map(|h| h.message.payload.clone())
+            .collect();
+        assert_eq!(payloads, ["a", "b", "c"]);
+        let rx = db.begin_read().unwrap();
+        let format = rx.open_table(META).unwrap().get("format").unwrap().unwrap();
+        assert_eq!(format.value(), FORMAT_VERSION);
+    }
+
+    #[test]
+    fn message_records_of_no_session_are_removed_at_start() {
+        let dir = test_support::TempDir::new("store-orphans");
+        let path = dir.path().join("store.db");
+        let (db, _) = open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let bytes = encode(&StoredMessage {
+            message: &message("x"),
+            expires_at: None,
+        });
+        tx.open_table(MESSAGES)
+            .unwrap()
+            .insert(("nobody", 4, 1), bytes.as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        drop(db);
+        let (db, loaded) = open(&path).unwrap();
+        assert!(loaded.sessions.is_empty());
+        assert_eq!(loaded.max_epoch, 4, "its epoch is never given again");
+        let rx = db.begin_read().unwrap();
+        assert_eq!(rx.open_table(MESSAGES).unwrap().len().unwrap(), 0);
+    }
+
     #[test]
     fn the_file_is_compacted_once_idle_after_many_writes() {
         let dir = test_support::TempDir::new("store-compact");
         let path = dir.path().join("store.db");
         let (db, _) = open(&path).unwrap();
-        let resolve: Resolver = Box::new(|_| SessionWrite::Skip);
+        let resolve: Resolver = Box::new(|_| SessionWrite::Skip(Vec::new()));
         let store = Store::start_with(
             db,
             path.clone(),
             &Persistence::default(),
+            0,
             resolve,
             (100, Duration::from_millis(100)),
         );
