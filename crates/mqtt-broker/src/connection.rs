@@ -492,7 +492,24 @@ impl Connection {
                 }
                 match self.decoder.decode(&mut self.rbuf) {
                     Ok(Some(packet)) => {
-                        if let Step::Close(ending) = self.handle_packet(packet) {
+                        // PUBACK and PUBCOMP complete our own flows: what they change (a
+                        // message no longer held) is stored, but nothing we send depends on
+                        // it, so the output does not wait for its commit (a crash before it
+                        // only resends the message, or its PUBREL, which QoS 1 and the QoS 2
+                        // receiver's rules absorb). Without this, a subscriber's next
+                        // delivery waited for the commit of its previous PUBACK: one window
+                        // of deliveries per fsync.
+                        let completes =
+                            persists && matches!(packet, Packet::PubAck(_) | Packet::PubComp(_));
+                        if completes {
+                            self.store_seq =
+                                self.store_seq.max(crate::store::take_submitted_here());
+                        }
+                        let step = self.handle_packet(packet);
+                        if completes {
+                            crate::store::take_submitted_here();
+                        }
+                        if let Step::Close(ending) = step {
                             self.flush(wr).await;
                             return ending;
                         }
