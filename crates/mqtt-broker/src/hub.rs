@@ -831,7 +831,8 @@ impl Hub {
             let outcome = self
                 .subscriptions_write()
                 .subscribe(client.clone(), &filter, sub);
-            debug!("{} {} {}", client.id(), options.qos as u8, filter);
+            // Mosquitto's `subscribe` log type.
+            debug!(target: crate::log::target::SUBSCRIBE, "{} {} {}", client.id(), options.qos as u8, filter);
             codes.push(match options.qos {
                 QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
                 QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
@@ -937,6 +938,10 @@ impl Hub {
             })
             .collect();
         drop(table);
+        for f in &unsubscribe.filters {
+            // Mosquitto's `unsubscribe` log type (logged outside the table's lock).
+            debug!(target: crate::log::target::UNSUBSCRIBE, "{} {}", client.id(), f);
+        }
         self.session_changed(client);
         UnsubAck::new(unsubscribe.packet_id, codes)
     }
