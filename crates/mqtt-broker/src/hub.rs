@@ -28,7 +28,7 @@ use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
 use crate::router::{GroupId, Matches, RetainedStore, Subscription, SubscriptionTable};
-use crate::security::{self, AuthState};
+use crate::security::{self, AuthState, RetainSource};
 use crate::store::{
     MessageRecords, RetainedRecord, SessionRecord, SessionWrite, Store, StoreError,
     StoredSubscription, StoredWill,
@@ -96,6 +96,9 @@ pub struct Hub {
     retained: RwLock<RetainedStore>,
     /// When retained messages with a Message Expiry Interval expire (spec 3.3.2.3.3).
     retained_expiry: Mutex<HashMap<TopicName, mqtt_session::Instant>>,
+    /// `check_retain_source`: who published each retained message of a client (the broker's
+    /// own have none). Beside the store rather than in it, as `retained_expiry`; taken alone.
+    retained_source: Mutex<HashMap<TopicName, RetainSource>>,
     pub(crate) metrics: Metrics,
     next_conn_id: AtomicU64,
     /// The password and ACL files in force, replaced as a whole on reload.
@@ -117,6 +120,7 @@ impl Hub {
             subscriptions: ShardedLock::new(SubscriptionTable::default()),
             retained: RwLock::new(RetainedStore::default()),
             retained_expiry: Mutex::new(HashMap::new()),
+            retained_source: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             next_conn_id: AtomicU64::new(1),
             auth: ArcSwap::from_pointee(AuthState::default()),
@@ -432,6 +436,7 @@ impl Hub {
         let mut clients = self.clients();
         let existing = clients.get(&client_id).cloned();
         let mut old_will = None;
+        let mut will_source = None;
         let mut replaced_persisted = false;
         let mut replaced_records = None;
         let (client, session_present) = match existing {
@@ -443,6 +448,7 @@ impl Hub {
                     info!("Client {client_id} already connected, closing old connection.");
                     old_will = st.will.take().filter(|w| w.delay == 0);
                     old_will = old_will.filter(|w| self.will_allowed(&old, &st, w));
+                    will_source = Some(retain_source(&old, &st));
                     st.session.connection_lost();
                 }
                 if connect.clean_start {
@@ -493,7 +499,7 @@ impl Hub {
         });
         drop(clients);
         if let Some(will) = old_will {
-            self.publish(None, will.message, clock::now());
+            self.publish_will(will_source, will.message, clock::now());
         }
 
         let mut connack = ConnAck {
@@ -591,17 +597,47 @@ impl Hub {
         now: mqtt_session::Instant,
     ) -> Routed {
         self.metrics.message_received(message.payload.len());
-        self.route(from, message, now)
+        let source = match from {
+            Some(c) if message.retain => Some(retain_source(c, &c.0.lock())),
+            _ => None,
+        };
+        self.route(from, source, message, now)
+    }
+
+    /// Publishes a client's will. Its publisher, for `check_retain_source`, is the client
+    /// (`source`), as in Mosquitto; it is not `from`, since no_local does not apply.
+    fn publish_will(
+        &self,
+        source: Option<RetainSource>,
+        message: Message,
+        now: mqtt_session::Instant,
+    ) -> Routed {
+        self.metrics.message_received(message.payload.len());
+        let source = source.filter(|_| message.retain);
+        self.route(None, source, message, now)
     }
 
     fn route(
         &self,
         from: Option<&ClientRef>,
+        source: Option<RetainSource>,
         message: Message,
         now: mqtt_session::Instant,
     ) -> Routed {
         if message.retain {
             let kept = compact(&message);
+            {
+                let mut sources = self
+                    .retained_source
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                match &source {
+                    Some(s) if !kept.payload.is_empty() => {
+                        sources.insert(kept.topic.clone(), s.clone())
+                    }
+                    _ => sources.remove(&kept.topic),
+                };
+            }
             let mut expiry = self
                 .retained_expiry
                 .lock()
@@ -627,6 +663,7 @@ impl Hub {
                         let record = crate::store::encode(&RetainedRecord {
                             message: kept.clone(),
                             expires_at: expires_at.map(|at| at.as_millis()),
+                            source,
                         });
                         store.retained_set(kept.topic.as_str(), record);
                     }
@@ -756,7 +793,7 @@ impl Hub {
 
     /// Publishes a message of the broker's own ($SYS), without counting it as received.
     pub(crate) fn publish_internal(&self, message: Message) {
-        self.route(None, message, clock::now());
+        self.route(None, None, message, clock::now());
     }
 
     /// Handles a SUBSCRIBE: updates the table and returns the SUBACK and the retained messages
@@ -772,6 +809,7 @@ impl Hub {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         let auth = self.auth();
+        let check_retain_source = self.config().check_retain_source;
         let (listener, username) = {
             let st = client.0.lock();
             (st.listener, st.username.clone())
@@ -800,7 +838,8 @@ impl Hub {
             let outcome = self
                 .subscriptions_write()
                 .subscribe(client.clone(), &filter, sub);
-            debug!("{} {} {}", client.id(), options.qos as u8, filter);
+            // Mosquitto's `subscribe` log type.
+            debug!(target: crate::log::target::SUBSCRIBE, "{} {} {}", client.id(), options.qos as u8, filter);
             codes.push(match options.qos {
                 QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
                 QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
@@ -818,6 +857,7 @@ impl Hub {
                 for mut m in found {
                     if !self.retained_still_valid(&mut m, now)
                         || !auth.may_read(listener, client.id(), username.as_deref(), &m.topic)
+                        || (check_retain_source && !self.retained_source_may_write(&auth, &m))
                     {
                         continue;
                     }
@@ -836,6 +876,30 @@ impl Hub {
         (SubAck::new(subscribe.packet_id, codes), retained)
     }
 
+    /// `check_retain_source`: whether the client that published a retained message may still
+    /// write its topic (the ACL file may have been reloaded since). A message without a
+    /// source (the broker's own, or stored before sources were) is not checked. One that
+    /// fails is only not sent: it stays retained, for when the rights come back (Mosquitto).
+    fn retained_source_may_write(&self, auth: &AuthState, m: &Message) -> bool {
+        let source = self
+            .retained_source
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&m.topic)
+            .cloned();
+        let Some(source) = source else {
+            return true;
+        };
+        let allowed = auth.source_may_write(&source, m.topic.as_str());
+        if !allowed {
+            debug!(
+                "Retained message on '{}' not sent: its publisher {} may no longer write it (check_retain_source).",
+                m.topic, source.client_id
+            );
+        }
+        allowed
+    }
+
     /// Whether a retained message is still within its Message Expiry Interval; if so, its
     /// interval becomes the time left [MQTT-3.3.2-6]. An expired one is deleted
     /// [MQTT-3.3.2-5].
@@ -850,6 +914,10 @@ impl Hub {
         if now >= at {
             expiry.remove(&m.topic);
             drop(expiry);
+            self.retained_source
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&m.topic);
             self.retained_write().remove(&m.topic);
             if let Some(store) = self.store.get() {
                 store.retained_clear(m.topic.as_str());
@@ -877,6 +945,10 @@ impl Hub {
             })
             .collect();
         drop(table);
+        for f in &unsubscribe.filters {
+            // Mosquitto's `unsubscribe` log type (logged outside the table's lock).
+            debug!(target: crate::log::target::UNSUBSCRIBE, "{} {}", client.id(), f);
+        }
         self.session_changed(client);
         UnsubAck::new(unsubscribe.packet_id, codes)
     }
@@ -900,6 +972,7 @@ impl Hub {
             _ => st.will.take(),
         };
         let will = will.filter(|w| self.will_allowed(client, &st, w));
+        let will_source = will.as_ref().map(|_| retain_source(client, &st));
         st.will = None;
         let now = clock::now();
         let expiry = session_expiry(&st, self.config().persistent_client_expiration);
@@ -926,7 +999,7 @@ impl Hub {
         self.metrics.client_disconnected();
 
         if let Some(will) = will_now {
-            self.publish(None, will.message, now);
+            self.publish_will(will_source, will.message, now);
         } else if let Some(delay) = will_delay {
             self.schedule_will(client, generation, delay);
         }
@@ -971,10 +1044,10 @@ impl Hub {
             if will.is_some() {
                 self.persist_locked(client, &mut st);
             }
-            will
+            will.map(|w| (w, retain_source(client, &st)))
         };
-        if let Some(will) = will {
-            self.publish(None, will.message, clock::now());
+        if let Some((will, source)) = will {
+            self.publish_will(Some(source), will.message, clock::now());
         }
     }
 
@@ -1288,6 +1361,12 @@ impl Hub {
                 }
                 None => {}
             }
+            if let Some(source) = r.source {
+                self.retained_source
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(r.message.topic.clone(), source);
+            }
             self.retained_write().set(r.message);
         }
         let mut expired_sessions = Vec::new();
@@ -1541,6 +1620,11 @@ fn online_member(
     (chosen.clone(), *subscription)
 }
 
+/// A client as the publisher of a retained message (`check_retain_source`).
+fn retain_source(client: &ClientRef, st: &ClientState) -> RetainSource {
+    RetainSource::new(client.id(), st.username.as_deref(), st.listener)
+}
+
 /// A copy of `message` that owns its bytes. Decoded topics and payloads are slices of the
 /// connection's read buffer; a message kept for long (retained) would otherwise pin that whole
 /// buffer.
@@ -1565,6 +1649,7 @@ impl Hub {
         let _subscriptions = self.subscriptions_write();
         let _retained = self.retained_write();
         let _expiry = self.retained_expiry.lock();
+        let _source = self.retained_source.lock();
         let _state = client.as_ref().map(|c| c.0.lock());
         holding();
         panic!("injected fault while holding the broker's locks");

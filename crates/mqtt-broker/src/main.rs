@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mqtt_broker::cli::Args;
 use mqtt_broker::config::{Config, ConfigError, Loaded, LogDest};
+use mqtt_broker::log::target::INFORMATION;
 use mqtt_broker::log::Logger;
 use mqtt_broker::server::Broker;
 use mqtt_broker::Hub;
@@ -50,7 +51,7 @@ fn reload(args: &Args, hub: &Hub, logger: &Logger) {
             for line in not_applied {
                 warn!("{line}");
             }
-            info!("Config reloaded from {}.", path.display());
+            info!(target: INFORMATION, "Config reloaded from {}.", path.display());
             logger.reconfigure(&hub.config());
         }
         Err(e) => {
@@ -77,14 +78,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let logger = mqtt_broker::log::init(&config, args.verbose);
-    info!("mqtt-broker version {} starting", env!("CARGO_PKG_VERSION"));
+    info!(target: INFORMATION, "mqtt-broker version {} starting", env!("CARGO_PKG_VERSION"));
     match &args.config_file {
-        Some(path) => info!("Config loaded from {}.", path.display()),
+        Some(path) => info!(target: INFORMATION, "Config loaded from {}.", path.display()),
         None => {
-            info!("Using default config.");
-            info!("Starting in local only mode. Connections will only be possible from clients running on this machine.");
-            info!("Create a configuration file which defines a listener to allow remote access.");
+            info!(target: INFORMATION, "Using default config.");
+            info!(target: INFORMATION, "Starting in local only mode. Connections will only be possible from clients running on this machine.");
+            info!(target: INFORMATION, "Create a configuration file which defines a listener to allow remote access.");
             info!(
+                target: INFORMATION,
                 "For more details see https://mosquitto.org/documentation/authentication-methods/"
             );
         }
@@ -154,6 +156,8 @@ fn main() -> ExitCode {
             }
         }
         let shutdown = broker.shutdown_handle();
+        // log_dest topic: from now on log lines are published through the broker.
+        logger.publish_to(broker.hub());
         #[cfg(unix)]
         if let Some(mut hup) = hangup {
             let hub = broker.hub();
@@ -161,7 +165,7 @@ fn main() -> ExitCode {
                 while hup.recv().await.is_some() {
                     // As Mosquitto: reopen the log file (logrotate), read the file again.
                     logger.reopen();
-                    info!("Reloading config.");
+                    info!(target: INFORMATION, "Reloading config.");
                     reload(&args, &hub, &logger);
                 }
             });
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
         tokio::spawn(async move {
             termination.wait().await;
             info!(
+                target: INFORMATION,
                 "mqtt-broker version {} terminating",
                 env!("CARGO_PKG_VERSION")
             );

@@ -13,6 +13,30 @@ use crate::auth::acl::{Access, AclFile};
 use crate::auth::PasswordFile;
 use crate::config::{Config, Security};
 
+/// Who published a retained message, kept with it (and in the persistence store) for
+/// `check_retain_source`: when the message is sent to a new subscriber, this publisher must
+/// still be allowed to write its topic, since the ACL file may have been reloaded since.
+/// Messages of the broker's own (`$SYS`) have none and are never checked, as in Mosquitto.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RetainSource {
+    pub(crate) client_id: String,
+    pub(crate) username: Option<String>,
+    /// The listener it published through: its index in `Config::listeners`
+    /// (`per_listener_settings` gives each listener its own ACL file).
+    pub(crate) listener: u32,
+}
+
+impl RetainSource {
+    pub(crate) fn new(client_id: &str, username: Option<&str>, listener: usize) -> Self {
+        RetainSource {
+            client_id: client_id.to_owned(),
+            username: username.map(str::to_owned),
+            // More than 2^32 listeners cannot be configured; an unknown index has no ACL file.
+            listener: u32::try_from(listener).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// The loaded files of one listener.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ListenerAuth {
@@ -114,6 +138,17 @@ impl AuthState {
     }
 
     /// Whether a client of listener `index` may subscribe to `filter` (without `$share/...`).
+    /// `check_retain_source`: whether the publisher of a retained message may still write its
+    /// topic.
+    pub(crate) fn source_may_write(&self, source: &RetainSource, topic: &str) -> bool {
+        self.may_write(
+            usize::try_from(source.listener).unwrap_or(usize::MAX),
+            &source.client_id,
+            source.username.as_deref(),
+            topic,
+        )
+    }
+
     pub(crate) fn may_subscribe(
         &self,
         index: usize,

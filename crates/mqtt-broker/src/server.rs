@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::log::target::INFORMATION;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -82,7 +83,7 @@ impl Broker {
                     address: path.display().to_string(),
                     source,
                 })?;
-                info!("Opening unix listen socket on {}.", path.display());
+                info!(target: INFORMATION, "Opening unix listen socket on {}.", path.display());
                 listeners.push((index, Socket::Unix(socket)));
                 continue;
             }
@@ -98,12 +99,14 @@ impl Broker {
                 match bind(&address) {
                     Ok(socket) => {
                         info!(
+                            target: INFORMATION,
                             "Opening ipv{} listen socket on port {}.",
                             if address.is_ipv4() { 4 } else { 6 },
                             address.port()
                         );
                         if l.protocol == ListenerProtocol::WebSockets {
                             info!(
+                                target: INFORMATION,
                                 "Opening websockets listen socket on port {}.",
                                 address.port()
                             );

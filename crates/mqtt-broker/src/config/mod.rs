@@ -34,8 +34,8 @@ mod types;
 pub use error::{ConfigError, ConfigWarning, WarningKind};
 pub use reload::{ReloadError, Reloaded};
 pub use types::{
-    Config, Listener, ListenerProtocol, Log, LogDest, LogTypes, Persistence, PersistenceSync,
-    Security, SocketDomain, Tls, TlsVersion, DEFAULT_PORT,
+    Config, Listener, ListenerProtocol, Log, LogDest, LogFacility, LogTypes, Persistence,
+    PersistenceSync, Security, SocketDomain, Tls, TlsVersion, DEFAULT_PORT,
 };
 
 use mosquitto::{FileState, Parser, Syntax};

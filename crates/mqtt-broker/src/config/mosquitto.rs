@@ -27,8 +27,8 @@ use mqtt_codec::QoS;
 
 use super::error::{ConfigError, ConfigWarning, WarningKind};
 use super::types::{
-    loopback_listeners, Config, Listener, ListenerProtocol, Log, LogDest, LogTypes, Persistence,
-    PersistenceSync, Security, SocketDomain, Tls, TlsVersion, DEFAULT_PORT,
+    loopback_listeners, Config, Listener, ListenerProtocol, Log, LogDest, LogFacility, LogTypes,
+    Persistence, PersistenceSync, Security, SocketDomain, Tls, TlsVersion, DEFAULT_PORT,
 };
 use super::Loaded;
 
@@ -121,6 +121,7 @@ pub(super) const SUPPORTED: &[(&str, Scope)] = &[
     ("log_dest", Scope::Global),
     ("log_type", Scope::Global),
     ("log_timestamp", Scope::Global),
+    ("log_facility", Scope::Global),
     ("log_timestamp_format", Scope::Global),
     ("max_inflight_bytes", Scope::Global),
     ("max_inflight_messages", Scope::Global),
@@ -236,7 +237,7 @@ fn unsupported(option: &str) -> Option<Unsupported> {
             reason: "serving HTTP files is not supported",
             triggers: false,
         },
-        "websockets_log_level" | "websockets_headers_size" | "log_facility" | "memory_limit" => {
+        "websockets_log_level" | "websockets_headers_size" | "memory_limit" => {
             Unsupported::Global(NOT_YET)
         }
         "clientid_prefixes" => Unsupported::Global("deprecated by Mosquitto, not supported"),
@@ -1043,6 +1044,14 @@ impl Parser {
                 }
             }
             "log_timestamp" => self.config.log.timestamp = ctx.bool(t)?,
+            "log_facility" => {
+                let word = ctx.word(t)?;
+                let value: i64 = word.parse().map_err(|_| ctx.invalid_value(word))?;
+                self.config.log.facility = u8::try_from(value)
+                    .ok()
+                    .and_then(LogFacility::local)
+                    .ok_or_else(|| ctx.invalid(format!("Invalid log_facility value ({value})")))?;
+            }
             "log_timestamp_format" => {
                 let set = self.config.log.timestamp_format.is_some();
                 self.config.log.timestamp_format = Some(ctx.string(t, set)?);

@@ -1052,7 +1052,7 @@ fn other_unsupported_options_are_accepted_with_warnings() {
         "per_listener_settings true\nlistener 8883\nplugin /usr/lib/dynsec.so\n\
          plugin_opt_config_file /etc/dynsec.json\nauth_plugin_deny_special_chars false\n\
          psk_hint hint\npsk_file /etc/psk\nhttp_dir /www\nwebsockets_log_level 0\n\
-         websockets_headers_size 1024\nmemory_limit 0\nlog_facility 5\nclientid_prefixes x\n\
+         websockets_headers_size 1024\nmemory_limit 0\nclientid_prefixes x\n\
          retry_interval 20\ndhparamfile /dh.pem\ntls_engine e\ntls_keyform pem\n\
          tls_engine_kpass_sha1 00\nuse_username_as_clientid true\nbind_interface eth0\n\
          auth_opt_x y\n",
@@ -1071,7 +1071,6 @@ fn other_unsupported_options_are_accepted_with_warnings() {
             "websockets_log_level",
             "websockets_headers_size",
             "memory_limit",
-            "log_facility",
             "clientid_prefixes",
             "retry_interval",
             "dhparamfile",

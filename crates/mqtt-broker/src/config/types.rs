@@ -323,6 +323,40 @@ pub struct Log {
     pub timestamp: bool,
     /// `log_timestamp_format`: `strftime` format; `None` = seconds since the epoch.
     pub timestamp_format: Option<String>,
+    /// `log_facility`: the syslog facility of `log_dest syslog`. Default daemon.
+    pub facility: LogFacility,
+}
+
+/// The syslog facility of `log_dest syslog` (`log_facility`).
+///
+/// ```
+/// use mqtt_broker::config::LogFacility;
+/// assert_eq!(LogFacility::default().code(), 3); // LOG_DAEMON
+/// assert_eq!(LogFacility::local(5).map(LogFacility::code), Some(21)); // LOG_LOCAL5
+/// assert_eq!(LogFacility::local(8), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFacility {
+    /// `LOG_DAEMON`, Mosquitto's default.
+    #[default]
+    Daemon,
+    /// `LOG_LOCAL0` to `LOG_LOCAL7` (`log_facility 0` to `7`); always at most 7.
+    Local(u8),
+}
+
+impl LogFacility {
+    /// `LOG_LOCALn` for `n` in 0..=7.
+    pub fn local(n: u8) -> Option<LogFacility> {
+        (n <= 7).then_some(LogFacility::Local(n))
+    }
+
+    /// The facility's code (the priority of a syslog message is code × 8 + severity).
+    pub fn code(self) -> u8 {
+        match self {
+            LogFacility::Daemon => 3,
+            LogFacility::Local(n) => 16 + n.min(7),
+        }
+    }
 }
 
 impl Default for Log {
@@ -332,6 +366,7 @@ impl Default for Log {
             types: LogTypes::default(),
             timestamp: true,
             timestamp_format: None,
+            facility: LogFacility::Daemon,
         }
     }
 }

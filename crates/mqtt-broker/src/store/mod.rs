@@ -81,6 +81,12 @@ pub(crate) struct RetainedRecord {
     pub(crate) message: Message,
     /// Wall-clock milliseconds at which its Message Expiry Interval ends.
     pub(crate) expires_at: Option<u64>,
+    /// The client that published it, checked again by `check_retain_source`. Absent in
+    /// records written before sources were stored (format version unchanged: such a record
+    /// reads as a message of unknown source, sent without the check, as before), and for the
+    /// broker's own messages.
+    #[serde(default)]
+    pub(crate) source: Option<crate::security::RetainSource>,
 }
 
 /// One stored subscription of a session.
@@ -1223,5 +1229,35 @@ mod tests {
             size = std::fs::metadata(&path).unwrap().len();
         }
         store.close();
+    }
+
+    /// A retained record written before sources were stored (no `source` field) still reads,
+    /// as a message of unknown source; a record with one reads it back.
+    #[test]
+    fn retained_records_without_a_source_still_read() {
+        #[derive(Serialize)]
+        struct Before {
+            message: Message,
+            expires_at: Option<u64>,
+        }
+        let message = Message::new(
+            mqtt_codec::TopicName::new("a/b").unwrap(),
+            "x",
+            mqtt_codec::QoS::AtLeastOnce,
+        );
+        let old: RetainedRecord = decode(&encode(&Before {
+            message: message.clone(),
+            expires_at: Some(7),
+        }))
+        .unwrap();
+        assert_eq!((old.expires_at, old.source), (Some(7), None));
+        let source = crate::security::RetainSource::new("c", Some("u"), 1);
+        let new: RetainedRecord = decode(&encode(&RetainedRecord {
+            message,
+            expires_at: None,
+            source: Some(source.clone()),
+        }))
+        .unwrap();
+        assert_eq!(new.source, Some(source));
     }
 }
