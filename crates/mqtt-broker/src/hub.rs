@@ -23,7 +23,7 @@ use mqtt_codec::{
 use mqtt_session::{Config as SessionConfig, Event, Message, MessageId, Session};
 use tracing::{debug, info};
 
-use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
+use crate::client::{Client, ClientRef, ClientState, ConnectionId, Role, Will};
 use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
@@ -191,6 +191,10 @@ impl Hub {
         let clients: Vec<ClientRef> = self.clients().values().cloned().collect();
         for client in clients {
             let mut st = client.0.lock();
+            // A bridge's local end is not a client of any listener (bridges are not reloaded).
+            if st.role == Role::LocalBridge {
+                continue;
+            }
             let Some(listener) = config.listeners.get(st.listener) else {
                 continue;
             };
@@ -343,12 +347,16 @@ impl Hub {
     /// Decides on a CONNECT: refusal (the CONNACK to send), or an accepted session whose
     /// CONNACK is queued in it. Takes over an existing connection with the same client id
     /// [MQTT-3.1.4-2] and resumes or discards its session.
+    ///
+    /// `role` is [`Role::LocalBridge`] for the local end of one of our bridges (the `bridge`
+    /// module attaches it with a CONNECT of its own): it is not authenticated.
     pub(crate) fn connect(
         &self,
         connect: &Connect,
         listener_index: usize,
         listener: &Listener,
         peer: &str,
+        role: Role,
     ) -> Result<Accepted, Box<ConnAck>> {
         let v5 = connect.protocol.is_v5();
         let _gate = self
@@ -397,8 +405,8 @@ impl Hub {
             .as_ref()
             .is_some_and(|t| t.use_identity_as_username || t.use_subject_as_username)
             && connect.username.is_some();
-        if identity_from_certificate {
-            // Nothing more to check.
+        if identity_from_certificate || role == Role::LocalBridge {
+            // Nothing more to check (bridges bypass authentication, as in Mosquitto).
         } else if let Err(reason) = security::authenticate(
             security,
             auth.listener(listener_index),
@@ -482,6 +490,7 @@ impl Hub {
                 shared: HashMap::new(),
                 expires_at: None,
                 persisted: false,
+                role,
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
             clients.insert(client_id.clone(), c.clone());
@@ -520,6 +529,7 @@ impl Hub {
         st.mount_point = listener.mount_point.as_deref().map(Arc::from);
         st.listener = listener_index;
         st.expires_at = None;
+        st.role = role;
         let mount = listener.mount_point.as_deref();
         // A will topic too long to take the mount point is dropped, never routed unprefixed
         // (outside the listener's part of the tree).
@@ -691,13 +701,15 @@ impl Hub {
             let qos = out.qos;
             let mut st = client.0.lock();
             // acl_file: only to clients with read access to the topic, whatever they
-            // subscribed to (the file may have changed since).
-            if !auth.may_read(
-                st.listener,
-                client.id(),
-                st.username.as_deref(),
-                &message.topic,
-            ) {
+            // subscribed to (the file may have changed since). Our bridges bypass ACLs.
+            if st.role != Role::LocalBridge
+                && !auth.may_read(
+                    st.listener,
+                    client.id(),
+                    st.username.as_deref(),
+                    &message.topic,
+                )
+            {
                 continue;
             }
             if let Some(mount) = st.mount_point.clone() {
@@ -765,12 +777,15 @@ impl Hub {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         let auth = self.auth();
-        let (listener, username) = {
+        let (listener, username, role) = {
             let st = client.0.lock();
-            (st.listener, st.username.clone())
+            (st.listener, st.username.clone(), st.role)
         };
         for (filter, mut options) in subscribe.filters {
-            if !auth.may_subscribe(listener, client.id(), username.as_deref(), filter.filter()) {
+            let bypass_acl = role == Role::LocalBridge;
+            if !bypass_acl
+                && !auth.may_subscribe(listener, client.id(), username.as_deref(), filter.filter())
+            {
                 // acl_file: no rule gives read access to all the filter matches. 3.1.1: 0x80
                 // Failure [MQTT-3.9.3-2]; 5.0: 0x87 Not authorized.
                 debug!(
@@ -786,6 +801,12 @@ impl Hub {
                 continue;
             }
             options.qos = options.qos.min(max_qos);
+            if role == Role::RemoteBridge && !version.is_v5() {
+                // As Mosquitto for a bridge (`try_private`): not sent its own messages back,
+                // and retained flags kept, which MQTT 3.1.1 subscriptions cannot ask for.
+                options.no_local = true;
+                options.retain_as_published = true;
+            }
             let sub = Subscription {
                 options,
                 identifier,
@@ -810,7 +831,8 @@ impl Hub {
                 let now = clock::now();
                 for mut m in found {
                     if !self.retained_still_valid(&mut m, now)
-                        || !auth.may_read(listener, client.id(), username.as_deref(), &m.topic)
+                        || (!bypass_acl
+                            && !auth.may_read(listener, client.id(), username.as_deref(), &m.topic))
                     {
                         continue;
                     }
@@ -1318,6 +1340,7 @@ impl Hub {
                 shared: HashMap::new(),
                 expires_at: record.expires_at,
                 persisted: true,
+                role: Role::Client,
             };
             let client_id: Arc<str> = Arc::from(id.as_str());
             let client = ClientRef(Arc::new(Client::new(Arc::clone(&client_id), state)));
