@@ -571,6 +571,14 @@ impl Runner {
         if !message.properties.subscription_identifiers.is_empty() {
             message.properties.subscription_identifiers = Vec::new();
         }
+        debug!(
+            "Bridge {} sending PUBLISH (q{}, r{}, '{}', ... ({} bytes))",
+            self.bridge.remote_clientid,
+            message.qos as u8,
+            u8::from(message.retain),
+            message.topic,
+            message.payload.len()
+        );
         let delivery = client.publish_message(message).await?;
         if let Some(id) = id {
             forwarded.spawn(async move { (id, qos, delivery.await) });
@@ -607,6 +615,14 @@ impl Runner {
             );
             return;
         };
+        debug!(
+            "Bridge {} received PUBLISH (q{}, r{}, '{}', ... ({} bytes))",
+            self.bridge.remote_clientid,
+            message.qos as u8,
+            u8::from(message.retain),
+            message.topic,
+            message.payload.len()
+        );
         message.topic = mapped.topic;
         message.qos = message.qos.min(mapped.qos);
         if !message.properties.subscription_identifiers.is_empty() {
