@@ -44,7 +44,7 @@ impl Remote {
     fn spawn(port: u16, conf: &Path, dir: TempDir) -> Remote {
         let child = Command::new(tool("mosquitto"))
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
