@@ -437,6 +437,7 @@ fn connect(u: &mut Unstructured<'_>, version: ProtocolVersion) -> Result<Connect
         username,
         password,
         properties,
+        bridge: u.arbitrary()?,
     })
 }
 

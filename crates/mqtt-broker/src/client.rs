@@ -27,6 +27,22 @@ pub(crate) struct Will {
     pub(crate) due_at: Option<u64>,
 }
 
+/// What kind of participant a session belongs to (Mosquitto's `is_bridge` and `bridge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Role {
+    /// An ordinary client.
+    #[default]
+    Client,
+    /// A remote broker's bridge that connected with Mosquitto's private protocol level (0x83,
+    /// 0x84, `try_private`): its MQTT 3.1/3.1.1 subscriptions get No Local and Retain As
+    /// Published, so that it is not sent back its own messages and retained flags survive.
+    /// Authentication and ACLs apply to it as to any client.
+    RemoteBridge,
+    /// The local end of one of this broker's own bridges (`bridge` module): not authenticated,
+    /// and ACLs are not checked for it, as in Mosquitto.
+    LocalBridge,
+}
+
 /// Mutable state of one client session.
 #[derive(Debug)]
 pub(crate) struct ClientState {
@@ -57,6 +73,8 @@ pub(crate) struct ClientState {
     pub(crate) persisted: bool,
     /// Which of its messages have records in the store (persistence).
     pub(crate) records: crate::store::MessageRecords,
+    /// Who drives the session (set by every CONNECT).
+    pub(crate) role: Role,
 }
 
 /// A client session shared between its connection task and the routers that deliver to it.

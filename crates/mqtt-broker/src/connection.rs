@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tracing::{debug, error, info, warn};
 
-use crate::client::ClientRef;
+use crate::client::{ClientRef, Role};
 use crate::clock;
 use crate::config::Listener;
 use crate::hub::{Ending, Hub};
@@ -161,16 +161,24 @@ where
             return None;
         }
     }
+    // Mosquitto's bridges connect with a private protocol level (`try_private`).
+    let role = if connect.bridge {
+        Role::RemoteBridge
+    } else {
+        Role::Client
+    };
     // A password means a PBKDF2 check whose cost the password file sets (its iteration count):
     // run it on the blocking pool, so that a slow hash or a flood of logins never stalls the
     // workers that serve everyone else.
     let decided = if connect.password.is_some() {
         let (hub, listener, peer) = (Arc::clone(hub), Arc::clone(listener), peer.clone());
         let connect = connect.clone();
-        tokio::task::spawn_blocking(move || hub.connect(&connect, listener_index, &listener, &peer))
-            .await
+        tokio::task::spawn_blocking(move || {
+            hub.connect(&connect, listener_index, &listener, &peer, role)
+        })
+        .await
     } else {
-        Ok(hub.connect(&connect, listener_index, listener, &peer))
+        Ok(hub.connect(&connect, listener_index, listener, &peer, role))
     };
     let decided = match decided {
         Ok(decided) => decided,
@@ -265,7 +273,8 @@ impl Drop for Release {
 /// Mosquitto's log line for a new client.
 fn connected_line(c: &Connect, peer: &str, id: &str) -> String {
     let mut line = format!(
-        "New client connected from {peer} as {id} (p{}, c{}, k{}",
+        "New {} connected from {peer} as {id} (p{}, c{}, k{}",
+        if c.bridge { "bridge" } else { "client" },
         match c.protocol {
             ProtocolVersion::V3_1 => 1,
             ProtocolVersion::V3_1_1 => 2,

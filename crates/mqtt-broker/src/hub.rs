@@ -23,7 +23,7 @@ use mqtt_codec::{
 use mqtt_session::{Config as SessionConfig, Event, Message, MessageId, Session};
 use tracing::{debug, info};
 
-use crate::client::{Client, ClientRef, ClientState, ConnectionId, Will};
+use crate::client::{Client, ClientRef, ClientState, ConnectionId, Role, Will};
 use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
@@ -196,6 +196,10 @@ impl Hub {
         let clients: Vec<ClientRef> = self.clients().values().cloned().collect();
         for client in clients {
             let mut st = client.0.lock();
+            // A bridge's local end is not a client of any listener (bridges are not reloaded).
+            if st.role == Role::LocalBridge {
+                continue;
+            }
             let Some(listener) = config.listeners.get(st.listener) else {
                 continue;
             };
@@ -348,12 +352,16 @@ impl Hub {
     /// Decides on a CONNECT: refusal (the CONNACK to send), or an accepted session whose
     /// CONNACK is queued in it. Takes over an existing connection with the same client id
     /// [MQTT-3.1.4-2] and resumes or discards its session.
+    ///
+    /// `role` is [`Role::LocalBridge`] for the local end of one of our bridges (the `bridge`
+    /// module attaches it with a CONNECT of its own): it is not authenticated.
     pub(crate) fn connect(
         &self,
         connect: &Connect,
         listener_index: usize,
         listener: &Listener,
         peer: &str,
+        role: Role,
     ) -> Result<Accepted, Box<ConnAck>> {
         let v5 = connect.protocol.is_v5();
         let _gate = self
@@ -402,8 +410,8 @@ impl Hub {
             .as_ref()
             .is_some_and(|t| t.use_identity_as_username || t.use_subject_as_username)
             && connect.username.is_some();
-        if identity_from_certificate {
-            // Nothing more to check.
+        if identity_from_certificate || role == Role::LocalBridge {
+            // Nothing more to check (bridges bypass authentication, as in Mosquitto).
         } else if let Err(reason) = security::authenticate(
             security,
             auth.listener(listener_index),
@@ -492,6 +500,7 @@ impl Hub {
                 expires_at: None,
                 persisted: false,
                 records: MessageRecords::default(),
+                role,
             };
             let c = ClientRef(Arc::new(Client::new(client_id.clone(), state)));
             clients.insert(client_id.clone(), c.clone());
@@ -530,6 +539,7 @@ impl Hub {
         st.mount_point = listener.mount_point.as_deref().map(Arc::from);
         st.listener = listener_index;
         st.expires_at = None;
+        st.role = role;
         let mount = listener.mount_point.as_deref();
         // A will topic too long to take the mount point is dropped, never routed unprefixed
         // (outside the listener's part of the tree).
@@ -735,13 +745,15 @@ impl Hub {
             let qos = out.qos;
             let mut st = client.0.lock();
             // acl_file: only to clients with read access to the topic, whatever they
-            // subscribed to (the file may have changed since).
-            if !auth.may_read(
-                st.listener,
-                client.id(),
-                st.username.as_deref(),
-                &message.topic,
-            ) {
+            // subscribed to (the file may have changed since). Our bridges bypass ACLs.
+            if st.role != Role::LocalBridge
+                && !auth.may_read(
+                    st.listener,
+                    client.id(),
+                    st.username.as_deref(),
+                    &message.topic,
+                )
+            {
                 continue;
             }
             if let Some(mount) = st.mount_point.clone() {
@@ -810,12 +822,15 @@ impl Hub {
         let mut retained = Vec::new();
         let auth = self.auth();
         let check_retain_source = self.config().check_retain_source;
-        let (listener, username) = {
+        let (listener, username, role) = {
             let st = client.0.lock();
-            (st.listener, st.username.clone())
+            (st.listener, st.username.clone(), st.role)
         };
         for (filter, mut options) in subscribe.filters {
-            if !auth.may_subscribe(listener, client.id(), username.as_deref(), filter.filter()) {
+            let bypass_acl = role == Role::LocalBridge;
+            if !bypass_acl
+                && !auth.may_subscribe(listener, client.id(), username.as_deref(), filter.filter())
+            {
                 // acl_file: no rule gives read access to all the filter matches. 3.1.1: 0x80
                 // Failure [MQTT-3.9.3-2]; 5.0: 0x87 Not authorized.
                 debug!(
@@ -831,6 +846,12 @@ impl Hub {
                 continue;
             }
             options.qos = options.qos.min(max_qos);
+            if role == Role::RemoteBridge && !version.is_v5() {
+                // As Mosquitto for a bridge (`try_private`): not sent its own messages back,
+                // and retained flags kept, which MQTT 3.1.1 subscriptions cannot ask for.
+                options.no_local = true;
+                options.retain_as_published = true;
+            }
             let sub = Subscription {
                 options,
                 identifier,
@@ -856,7 +877,8 @@ impl Hub {
                 let now = clock::now();
                 for mut m in found {
                     if !self.retained_still_valid(&mut m, now)
-                        || !auth.may_read(listener, client.id(), username.as_deref(), &m.topic)
+                        || (!bypass_acl
+                            && !auth.may_read(listener, client.id(), username.as_deref(), &m.topic))
                         || (check_retain_source && !self.retained_source_may_write(&auth, &m))
                     {
                         continue;
@@ -1428,6 +1450,7 @@ impl Hub {
                 expires_at: record.expires_at,
                 persisted: true,
                 records: MessageRecords::restored(record.epoch, written),
+                role: Role::Client,
             };
             let client_id: Arc<str> = Arc::from(id.as_str());
             let client = ClientRef(Arc::new(Client::new(Arc::clone(&client_id), state)));

@@ -7,6 +7,8 @@
 //! - `connection`: one task per client connection, driving its session;
 //! - `hub`: shared state (sessions, subscriptions, retained messages) and routing;
 //! - [`router`]: the subscription trie, shared subscriptions and the retained store;
+//! - [`bridge`]: bridges to other brokers (`connection` blocks), each a client of the remote
+//!   broker and a participant in this one;
 //! - [`config`]: `mosquitto.conf` and TOML into one typed configuration.
 //!
 //! ```no_run
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod bridge;
 pub mod cli;
 mod client;
 mod clock;

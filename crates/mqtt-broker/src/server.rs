@@ -206,6 +206,15 @@ impl Broker {
         }
         drop(conn_tx);
         let sys = tokio::spawn(crate::sys::run(Arc::clone(&hub), shutdown_tx.subscribe()));
+        // Bridges run until shutdown; they are not reloaded (as Mosquitto).
+        let mut bridges = JoinSet::new();
+        for bridge in hub.config().bridges.iter().cloned() {
+            bridges.spawn(crate::bridge::run(
+                Arc::clone(&hub),
+                bridge,
+                shutdown_tx.subscribe(),
+            ));
+        }
         let purge = {
             let hub = Arc::clone(&hub);
             tokio::spawn(async move {
@@ -234,6 +243,13 @@ impl Broker {
                 _ = shutdown.changed() => break,
             }
         }
+        // Bridges disconnect first (their `0` notifications still reach connected clients),
+        // each within a few seconds.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while bridges.join_next().await.is_some() {}
+        })
+        .await;
+        bridges.abort_all();
         // Connected clients are told through their own wake-up: a shared signal would have
         // every connection register with it on every turn of its loop.
         hub.begin_shutdown();

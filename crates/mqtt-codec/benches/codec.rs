@@ -219,6 +219,7 @@ fn ours_connect() -> Packet {
             user_properties: vec![(s("client-kind"), s("benchmark"))],
             ..ConnectProperties::default()
         },
+        bridge: false,
     })
 }
 

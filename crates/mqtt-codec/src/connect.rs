@@ -46,6 +46,12 @@ pub struct Connect {
     pub password: Option<Bytes>,
     /// MQTT 5 properties (ignored when encoding an earlier version).
     pub properties: ConnectProperties,
+    /// Mosquitto's bridge extension (`try_private`): an MQTT 3.1 or 3.1.1 CONNECT whose
+    /// Protocol Level has its top bit set (0x83, 0x84) comes from a bridge, which asks the
+    /// server not to send it back its own messages and to keep their RETAIN flag. Not part of
+    /// the MQTT specification; ignored when encoding MQTT 5, which has No Local and Retain As
+    /// Published instead. Default false.
+    pub bridge: bool,
 }
 
 impl Default for Connect {
@@ -60,6 +66,7 @@ impl Default for Connect {
             username: None,
             password: None,
             properties: ConnectProperties::default(),
+            bridge: false,
         }
     }
 }
@@ -101,14 +108,17 @@ impl Connect {
             b"MQTT" => Name::Mqtt,
             _ => Name::Other,
         })?;
-        let level = r.u8()?;
+        let raw_level = r.u8()?;
+        // Mosquitto's bridges (`try_private`) set the top bit of an MQTT 3.1 / 3.1.1 level.
+        let bridge = matches!(raw_level, 0x83 | 0x84);
+        let level = raw_level & if bridge { 0x7F } else { 0xFF };
         let protocol = match (name, level) {
             (Name::MqIsdp, 3) => ProtocolVersion::V3_1,
             (Name::Mqtt, 4) => ProtocolVersion::V3_1_1,
             (Name::Mqtt, 5) => ProtocolVersion::V5,
             // [MQTT-3.1.2-2] a known name with a level we do not speak: CONNACK 0x01 / 0x84.
-            (Name::MqIsdp | Name::Mqtt, other) => {
-                return Err(DecodeError::UnsupportedProtocolLevel(other))
+            (Name::MqIsdp | Name::Mqtt, _) => {
+                return Err(DecodeError::UnsupportedProtocolLevel(raw_level))
             }
             // [MQTT-3.1.2-1] any other name.
             (Name::Other, _) => return Err(DecodeError::InvalidProtocolName),
@@ -178,6 +188,7 @@ impl Connect {
             username,
             password,
             properties,
+            bridge,
         })
     }
 
@@ -246,7 +257,13 @@ impl Connect {
     pub(crate) fn write_body(&self, buf: &mut BytesMut) {
         let v5 = self.protocol.is_v5();
         write_prefixed(buf, self.protocol.protocol_name().as_bytes());
-        buf.extend_from_slice(&[self.protocol.level()]);
+        let level = self.protocol.level();
+        let level = if self.bridge && !v5 {
+            level | 0x80
+        } else {
+            level
+        };
+        buf.extend_from_slice(&[level]);
         buf.extend_from_slice(&[self.flags()]);
         buf.extend_from_slice(&(self.keep_alive).to_be_bytes());
         if v5 {

@@ -229,6 +229,48 @@ fn mqtt_3_1_2_2_unsupported_protocol_level() {
 }
 
 #[test]
+fn mosquitto_bridge_levels_0x83_and_0x84_decode_as_bridges() {
+    // Not in the specification: Mosquitto's bridges with `try_private` send the 3.1 / 3.1.1
+    // level with the top bit set; Mosquitto accepts them and treats the client as a bridge.
+    let bytes = packet(0x10, &connect_body(0x84, 0x02, &[], &[0, 1, b'b']));
+    let Ok(Packet::Connect(c)) = decode(&bytes, V4) else {
+        panic!("0x84 must decode");
+    };
+    assert_eq!(c.protocol, V4);
+    assert!(c.bridge);
+    // Encoding puts the bit back: the same bytes.
+    let mut buf = BytesMut::new();
+    Packet::Connect(c).encode(V4, &mut buf).unwrap();
+    assert_eq!(buf.as_ref(), bytes.as_slice());
+
+    let mut body = b"\x00\x06MQIsdp\x83\x02\x00\x3c".to_vec();
+    body.extend_from_slice(&[0, 1, b'b']);
+    let Ok(Packet::Connect(c)) = decode(&packet(0x10, &body), V31) else {
+        panic!("0x83 must decode");
+    };
+    assert_eq!((c.protocol, c.bridge), (V31, true));
+
+    // A plain level is no bridge; 5.0 has no bridge level (0x85 stays unsupported), and the
+    // flag is not encoded for 5.0.
+    let Ok(Packet::Connect(c)) = decode(&packet(0x10, &connect_body(4, 0x02, &[], &[0, 0])), V4)
+    else {
+        panic!("level 4 must decode");
+    };
+    assert!(!c.bridge);
+    assert_eq!(
+        err(&packet(0x10, &connect_body(0x85, 0x02, &[0], &[0, 0])), V4),
+        DecodeError::UnsupportedProtocolLevel(0x85)
+    );
+    let v5 = Connect {
+        bridge: true,
+        ..Connect::default()
+    };
+    let mut buf = BytesMut::new();
+    Packet::from(v5).encode(V5, &mut buf).unwrap();
+    assert_eq!(buf.get(8), Some(&5));
+}
+
+#[test]
 fn mqtt_3_1_2_3_connect_reserved_flag() {
     // [MQTT-3.1.2-3] The Server MUST validate that the reserved flag in the CONNECT packet is set
     // to 0 and disconnect the Client if it is not.

@@ -4,8 +4,9 @@
 //! `[[listener]]` tables for listener blocks); any other file is read exactly as Mosquitto 2.0
 //! reads `mosquitto.conf`: the same options, defaults, scoping rules (listener blocks,
 //! `per_listener_settings`, the deprecated default listener of `port` / `bind_address`),
-//! `include_dir` order and error messages. Options Mosquitto knows but this broker does not
-//! implement yet (bridges, plugins, TLS-PSK, ...) are accepted with a [`ConfigWarning`]; unknown
+//! `include_dir` order and error messages. Bridges (`connection` blocks) become
+//! [`Config::bridges`]. Options Mosquitto knows but this broker does not implement yet
+//! (plugins, TLS-PSK, a few bridge options, ...) are accepted with a [`ConfigWarning`]; unknown
 //! options and out-of-range values are a [`ConfigError`] naming the file, the line and the
 //! option. `docs/configuration.md` lists every option.
 //!
@@ -23,6 +24,7 @@
 
 use std::path::Path;
 
+mod bridge;
 mod error;
 mod mosquitto;
 mod reload;

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use mqtt_codec::QoS;
 
+use super::bridge::{self, BridgeDraft};
 use super::error::{ConfigError, ConfigWarning, WarningKind};
 use super::types::{
     loopback_listeners, Config, Listener, ListenerProtocol, Log, LogDest, LogFacility, LogTypes,
@@ -157,8 +158,6 @@ enum Unsupported {
     },
     /// A security option (TLS-PSK's `psk_file`).
     Security(&'static str),
-    /// `connection <name>`: starts a bridge block.
-    BridgeStart,
     /// A bridge option: only after `connection` in the same file.
     Bridge,
     /// `auth_plugin` / `plugin`: a security option that starts a plugin block.
@@ -167,53 +166,10 @@ enum Unsupported {
     PluginOption,
 }
 
-const BRIDGE_OPTIONS: &[&str] = &[
-    "address",
-    "addresses",
-    "bridge_alpn",
-    "bridge_attempt_unsubscribe",
-    "bridge_bind_address",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_identity",
-    "bridge_insecure",
-    "bridge_keyfile",
-    "bridge_max_packet_size",
-    "bridge_outgoing_retain",
-    "bridge_protocol_version",
-    "bridge_psk",
-    "bridge_require_ocsp",
-    "bridge_tls_version",
-    "cleansession",
-    "clientid",
-    "idle_timeout",
-    "keepalive_interval",
-    "local_cleansession",
-    "local_clientid",
-    "local_password",
-    "local_username",
-    "notification_topic",
-    "notifications",
-    "notifications_local_only",
-    "password",
-    "remote_clientid",
-    "remote_password",
-    "remote_username",
-    "restart_timeout",
-    "round_robin",
-    "start_type",
-    "threshold",
-    "topic",
-    "try_private",
-    "username",
-];
-
 fn unsupported(option: &str) -> Option<Unsupported> {
     const NOT_YET: &str = "not supported yet";
     let kind = match option {
-        "connection" => Unsupported::BridgeStart,
-        o if BRIDGE_OPTIONS.contains(&o) => Unsupported::Bridge,
+        o if bridge::UNSUPPORTED.contains(&o) => Unsupported::Bridge,
         "auth_plugin" | "plugin" => Unsupported::Plugin,
         "auth_plugin_deny_special_chars" => Unsupported::PluginOption,
         o if o.starts_with("auth_opt_") || o.starts_with("plugin_opt_") => {
@@ -252,13 +208,16 @@ pub(super) fn scope_of(option: &str) -> Option<Scope> {
     if let Some((_, scope)) = SUPPORTED.iter().find(|(name, _)| *name == option) {
         return Some(*scope);
     }
+    if option == "connection" || bridge::SUPPORTED.contains(&option) {
+        return Some(Scope::Bridge);
+    }
     unsupported(option).map(|kind| match kind {
         Unsupported::Global(_) => Scope::Global,
         Unsupported::Listener { .. } => Scope::Listener,
         Unsupported::Security(_) | Unsupported::Plugin | Unsupported::PluginOption => {
             Scope::Security
         }
-        Unsupported::BridgeStart | Unsupported::Bridge => Scope::Bridge,
+        Unsupported::Bridge => Scope::Bridge,
     })
 }
 
@@ -275,7 +234,7 @@ impl<'a> Tokens<'a> {
     }
 
     /// The next space-separated word (`strtok_r(NULL, " ", ..)`).
-    fn next_word(&mut self) -> Option<&'a str> {
+    pub(super) fn next_word(&mut self) -> Option<&'a str> {
         let text = self.rest?.trim_start_matches(' ');
         if text.is_empty() {
             self.rest = None;
@@ -306,14 +265,14 @@ fn is_c_space(c: char) -> bool {
 
 /// One line being applied: where it is, and the option it sets.
 #[derive(Debug, Clone)]
-struct Ctx {
-    file: PathBuf,
-    line: usize,
-    option: String,
+pub(super) struct Ctx {
+    pub(super) file: PathBuf,
+    pub(super) line: usize,
+    pub(super) option: String,
 }
 
 impl Ctx {
-    fn empty(&self) -> ConfigError {
+    pub(super) fn empty(&self) -> ConfigError {
         ConfigError::EmptyValue {
             file: self.file.clone(),
             line: self.line,
@@ -321,7 +280,7 @@ impl Ctx {
         }
     }
 
-    fn invalid(&self, message: String) -> ConfigError {
+    pub(super) fn invalid(&self, message: String) -> ConfigError {
         ConfigError::InvalidValue {
             file: self.file.clone(),
             line: self.line,
@@ -330,11 +289,11 @@ impl Ctx {
         }
     }
 
-    fn invalid_value(&self, value: impl core::fmt::Display) -> ConfigError {
+    pub(super) fn invalid_value(&self, value: impl core::fmt::Display) -> ConfigError {
         self.invalid(format!("Invalid {} value ({value})", self.option))
     }
 
-    fn duplicate(&self) -> ConfigError {
+    pub(super) fn duplicate(&self) -> ConfigError {
         ConfigError::Duplicate {
             file: self.file.clone(),
             line: self.line,
@@ -342,7 +301,7 @@ impl Ctx {
         }
     }
 
-    fn misplaced(&self, message: String) -> ConfigError {
+    pub(super) fn misplaced(&self, message: String) -> ConfigError {
         ConfigError::Misplaced {
             file: self.file.clone(),
             line: self.line,
@@ -351,7 +310,7 @@ impl Ctx {
         }
     }
 
-    fn warning(&self, kind: WarningKind, message: String) -> ConfigWarning {
+    pub(super) fn warning(&self, kind: WarningKind, message: String) -> ConfigWarning {
         ConfigWarning {
             file: self.file.clone(),
             line: self.line,
@@ -362,7 +321,7 @@ impl Ctx {
     }
 
     /// A boolean: `true`/`1` or `false`/`0` (`conf__parse_bool`).
-    fn bool(&self, tokens: &mut Tokens<'_>) -> Result<bool, ConfigError> {
+    pub(super) fn bool(&self, tokens: &mut Tokens<'_>) -> Result<bool, ConfigError> {
         match tokens.next_word() {
             None => Err(self.empty()),
             Some("true" | "1") => Ok(true),
@@ -372,12 +331,17 @@ impl Ctx {
     }
 
     /// A word, required.
-    fn word<'a>(&self, tokens: &mut Tokens<'a>) -> Result<&'a str, ConfigError> {
+    pub(super) fn word<'a>(&self, tokens: &mut Tokens<'a>) -> Result<&'a str, ConfigError> {
         tokens.next_word().ok_or_else(|| self.empty())
     }
 
     /// An integer in `min..=max` (`conf__parse_int`, but strict).
-    fn int(&self, tokens: &mut Tokens<'_>, min: i64, max: i64) -> Result<i64, ConfigError> {
+    pub(super) fn int(
+        &self,
+        tokens: &mut Tokens<'_>,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
         let word = self.word(tokens)?;
         let value: i64 = word.parse().map_err(|_| self.invalid_value(word))?;
         if value < min || value > max {
@@ -390,7 +354,11 @@ impl Ctx {
     }
 
     /// The rest of the line, trimmed, for an option that may be set once (`conf__parse_string`).
-    fn string(&self, tokens: &mut Tokens<'_>, already_set: bool) -> Result<String, ConfigError> {
+    pub(super) fn string(
+        &self,
+        tokens: &mut Tokens<'_>,
+        already_set: bool,
+    ) -> Result<String, ConfigError> {
         let rest = tokens.rest().ok_or_else(|| self.empty())?;
         if already_set {
             return Err(self.duplicate());
@@ -451,6 +419,11 @@ impl FileState {
     /// The file being read.
     pub(super) fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// Ends the current bridge block (a TOML `[[connection]]` table is over).
+    pub(super) fn end_bridge(&mut self) {
+        self.bridge = None;
     }
 }
 
@@ -667,15 +640,6 @@ impl ListenerDraft {
     }
 }
 
-/// A bridge (`connection` block), kept only to check it as Mosquitto does.
-#[derive(Debug)]
-struct BridgeDraft {
-    at: Ctx,
-    name: String,
-    has_address: bool,
-    has_topic: bool,
-}
-
 /// Reads configuration files into a [`Config`], option by option, as Mosquitto does.
 #[derive(Debug)]
 pub(super) struct Parser {
@@ -797,7 +761,8 @@ impl Parser {
         let t = &mut tokens;
         let known = self.listener_option(state, &ctx, t)?
             || self.security_option(state, &ctx, t)?
-            || self.global_option(state, &ctx, t)?;
+            || self.global_option(state, &ctx, t)?
+            || self.bridge_option(state, &ctx, t)?;
         if known {
             return Ok(());
         }
@@ -809,6 +774,34 @@ impl Parser {
                 option: ctx.option,
             }),
         }
+    }
+
+    /// `connection` and the bridge options; false when `ctx.option` is not one. A bridge
+    /// option applies to the bridge of the last `connection` line of the same file.
+    fn bridge_option(
+        &mut self,
+        state: &mut FileState,
+        ctx: &Ctx,
+        t: &mut Tokens<'_>,
+    ) -> Result<bool, ConfigError> {
+        if ctx.option == "connection" {
+            let name = ctx.word(t)?;
+            if self.bridges.iter().any(|b| b.name == name) {
+                return Err(ctx.invalid(format!("Duplicate bridge name \"{name}\"")));
+            }
+            self.bridges
+                .push(BridgeDraft::new(ctx.origin(), name.to_owned()));
+            state.bridge = Some(self.bridges.len().saturating_sub(1));
+            return Ok(true);
+        }
+        if !bridge::SUPPORTED.contains(&ctx.option.as_str()) {
+            return Ok(false);
+        }
+        let Some(draft) = state.bridge.and_then(|i| self.bridges.get_mut(i)) else {
+            return Err(bridge_misplaced(ctx));
+        };
+        draft.apply(ctx, t, &mut self.warnings)?;
+        Ok(true)
     }
 
     /// Listener definitions and listener options; false when `ctx.option` is not one.
@@ -1268,39 +1261,11 @@ impl Parser {
                 }
                 "plugins are not supported"
             }
-            Unsupported::BridgeStart => {
-                let name = Tokens::new(value).next_word().unwrap_or_default();
-                if self.bridges.iter().any(|b| b.name == name) {
-                    return Err(ctx.invalid(format!("Duplicate bridge name \"{name}\"")));
-                }
-                self.bridges.push(BridgeDraft {
-                    at: ctx.origin(),
-                    name: name.to_owned(),
-                    has_address: false,
-                    has_topic: false,
-                });
-                state.bridge = Some(self.bridges.len().saturating_sub(1));
-                "bridges are not supported yet"
-            }
             Unsupported::Bridge => {
-                let Some(bridge) = state.bridge.and_then(|i| self.bridges.get_mut(i)) else {
-                    return Err(ctx.misplaced(format!(
-                        "Invalid bridge configuration: {} must follow a connection line",
-                        ctx.option
-                    )));
-                };
-                match ctx.option.as_str() {
-                    "address" | "addresses" if bridge.has_address => {
-                        return Err(ctx.misplaced(format!(
-                            "Invalid bridge configuration: bridge \"{}\" already has addresses",
-                            bridge.name
-                        )))
-                    }
-                    "address" | "addresses" => bridge.has_address = true,
-                    "topic" => bridge.has_topic = true,
-                    _ => {}
+                if state.bridge.is_none() {
+                    return Err(bridge_misplaced(ctx));
                 }
-                "bridges are not supported yet"
+                "not supported yet"
             }
         };
         self.warnings.push(ctx.warning(
@@ -1347,17 +1312,12 @@ impl Parser {
     /// The finished configuration.
     pub(super) fn finish(mut self) -> Result<Loaded, ConfigError> {
         let mut warnings = core::mem::take(&mut self.warnings);
-        // Mosquitto refuses incomplete bridges even though we ignore them.
-        for bridge in &self.bridges {
-            let missing = match (bridge.has_address, bridge.has_topic) {
-                (false, _) => "no remote addresses defined",
-                (true, false) => "no topics defined",
-                (true, true) => continue,
-            };
-            return Err(bridge.at.invalid(format!(
-                "Invalid bridge configuration: {missing} for bridge \"{}\"",
-                bridge.name
-            )));
+        let mut bridges = Vec::with_capacity(self.bridges.len());
+        if !self.bridges.is_empty() {
+            let hostname = bridge::hostname();
+            for draft in core::mem::take(&mut self.bridges) {
+                bridges.push(draft.build(&hostname, &mut warnings)?);
+            }
         }
         let mut drafts = core::mem::take(&mut self.listeners);
         let mut default = core::mem::replace(&mut self.default_listener, ListenerDraft::new(None));
@@ -1413,6 +1373,7 @@ impl Parser {
 
         let config = Config {
             listeners,
+            bridges,
             local_only,
             per_listener_settings: self.per_listener_settings,
             security: self.global_security.as_written(),
@@ -1432,6 +1393,14 @@ impl Parser {
         };
         Ok(Loaded { config, warnings })
     }
+}
+
+/// A bridge option outside a `connection` block.
+fn bridge_misplaced(ctx: &Ctx) -> ConfigError {
+    ctx.misplaced(format!(
+        "Invalid bridge configuration: {} must follow a connection line",
+        ctx.option
+    ))
 }
 
 fn to_u32(ctx: &Ctx, value: i64) -> Result<u32, ConfigError> {

@@ -112,8 +112,15 @@ impl Config {
             not_applied
                 .push("Warning: Changes to pid_file and user take effect at restart.".to_owned());
         }
+        if new.bridges != self.bridges {
+            not_applied.push(
+                "Warning: Bridges are not reloaded; changes to them take effect at restart."
+                    .to_owned(),
+            );
+        }
         let config = Config {
             listeners,
+            bridges: self.bridges.clone(),
             local_only: self.local_only,
             persistence: self.persistence.clone(),
             pid_file: self.pid_file.clone(),

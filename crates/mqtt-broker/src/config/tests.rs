@@ -986,28 +986,25 @@ fn log_type_replaces_the_default_set() {
 // ---------------------------------------------------------------- unsupported options
 
 #[test]
-fn bridge_options_are_accepted_with_warnings() {
+fn bridge_blocks_are_read_and_unsupported_bridge_options_warn() {
     let loaded = conf(
         "listener 1883\nconnection cloud\naddress mqtt.example.com:8883\n\
          topic sensors/# out 1 \"\" site1/\nremote_username u\nbridge_cafile /ca\n\
-         cleansession true\nmax_qos 1\n",
+         cleansession true\nbridge_attempt_unsubscribe false\nthreshold 10\nmax_qos 1\n",
     );
     assert_eq!(
         warning_lines(&loaded, WarningKind::Unsupported),
-        [
-            (2, "connection"),
-            (3, "address"),
-            (4, "topic"),
-            (5, "remote_username"),
-            (6, "bridge_cafile"),
-            (7, "cleansession"),
-        ]
+        [(8, "bridge_attempt_unsubscribe"), (9, "threshold")]
     );
-    let w = &loaded.warnings[0];
     assert_eq!(
-        w.to_string(),
-        "Warning: Unsupported option \"connection\" ignored (bridges are not supported yet) at test.conf:2."
+        loaded.warnings[0].to_string(),
+        "Warning: Unsupported option \"bridge_attempt_unsubscribe\" ignored (not supported yet) at test.conf:8."
     );
+    let bridge = &loaded.config.bridges[0];
+    assert_eq!(bridge.name, "cloud");
+    assert_eq!(bridge.remote_username.as_deref(), Some("u"));
+    assert!(bridge.clean_session && bridge.local_clean_session);
+    assert!(bridge.tls.is_some());
     // A connection block does not end the listener block.
     assert_eq!(loaded.config.listeners[0].max_qos, QoS::AtLeastOnce);
     // Mosquitto: Error: Invalid bridge configuration. / Empty connection value in configuration.
@@ -1124,6 +1121,15 @@ fn documentation_lists_every_option() {
         assert!(
             doc.contains(&format!("`{option}")),
             "{option} is not documented"
+        );
+    }
+    for option in super::bridge::SUPPORTED
+        .iter()
+        .chain(super::bridge::UNSUPPORTED)
+    {
+        assert!(
+            doc.contains(&format!("`{option}")),
+            "bridge option {option} is not documented"
         );
     }
     for option in [
@@ -1543,10 +1549,10 @@ fn toml_and_mosquitto_syntax_give_the_same_config() {
         toml("port = 1884\nmax_qos = 1\n[[listener]]\nport = 1885\n").config
     );
     // So do warnings.
-    let t = toml("connection = \"b\"\naddress = \"h:1883\"\ntopic = \"# both 0\"\n");
+    let t = toml("connection = \"b\"\naddress = \"h:1883\"\ntopic = \"# both 0\"\nthreshold = 5\n");
     assert_eq!(
         warning_lines(&t, WarningKind::Unsupported),
-        [(1, "connection"), (2, "address"), (3, "topic")]
+        [(4, "threshold")]
     );
 }
 

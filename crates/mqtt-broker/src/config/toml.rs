@@ -15,13 +15,21 @@
 //! port = 8883
 //! certfile = "/etc/mosquitto/certs/server.crt"
 //! keyfile = "/etc/mosquitto/certs/server.key"
+//!
+//! [[connection]]
+//! name = "cloud"
+//! address = "mqtt.example.com:8883"
+//! topic = ["sensors/# out 1 \"\" site1/", "commands/# in 1"]
+//! bridge_cafile = "/etc/ssl/certs/ca-certificates.crt"
 //! ```
 //!
 //! Every key/value pair becomes the `mosquitto.conf` line `key value` (an array, one line per
 //! element) and goes through the same code as `mosquitto.conf`, in document order, so both
-//! forms mean exactly the same thing and report errors at the key's line. Two differences:
+//! forms mean exactly the same thing and report errors at the key's line. Three differences:
 //! `per_listener_settings` is applied first wherever it is written (TOML has no order of
-//! meaning), and a `[[listener]]` table accepts only listener and security options.
+//! meaning), a `[[listener]]` table accepts only listener and security options, and a bridge
+//! is a `[[connection]]` table with a `name` key (the `connection` line) and bridge options
+//! only.
 
 use core::fmt;
 
@@ -163,8 +171,80 @@ fn top_level(
             }
             Ok(())
         }
+        ("connection", Item::Table(entries)) => {
+            connection_table(parser, state, source, value_line, entries)
+        }
+        ("connection", Item::Array(items))
+            if items.iter().all(|i| matches!(i.get_ref(), Item::Table(_))) =>
+        {
+            for item in items {
+                let item_line = source.line(item.span().start);
+                if let Item::Table(entries) = item.into_inner() {
+                    connection_table(parser, state, source, item_line, entries)?;
+                }
+            }
+            Ok(())
+        }
         (_, item) => option(parser, state, source, line, &name, item),
     }
+}
+
+/// One `[[connection]]` table: `name` (the `connection` line), then bridge options.
+fn connection_table(
+    parser: &mut Parser,
+    state: &mut FileState,
+    source: &Source<'_>,
+    line: usize,
+    entries: Vec<(Spanned<String>, Spanned<Item>)>,
+) -> Result<(), ConfigError> {
+    let mut name = None;
+    let mut options = Vec::new();
+    for (key, value) in entries {
+        let key_line = source.line(key.span().start);
+        if key.get_ref() == "name" {
+            name = Some((key_line, value.into_inner()));
+        } else {
+            options.push((key_line, key.into_inner(), value.into_inner()));
+        }
+    }
+    let (name_line, name) = match name {
+        Some((l, Item::Str(n))) if !n.is_empty() && !n.contains([' ', '\n', '\r']) => (l, n),
+        Some((l, _)) => {
+            return Err(ConfigError::InvalidValue {
+                file: state.file().to_path_buf(),
+                line: l,
+                option: "connection".to_owned(),
+                message: "a [[connection]] name must be a string without spaces".to_owned(),
+            })
+        }
+        None => {
+            return Err(ConfigError::InvalidValue {
+                file: state.file().to_path_buf(),
+                line,
+                option: "connection".to_owned(),
+                message: "a [[connection]] table needs a name".to_owned(),
+            })
+        }
+    };
+    parser.directive(state, name_line, "connection", Tokens::new(&name))?;
+    for (key_line, key, value) in options {
+        match scope_of(&key) {
+            Some(Scope::Bridge) | None if key != "connection" => {}
+            _ => {
+                return Err(ConfigError::Misplaced {
+                    file: state.file().to_path_buf(),
+                    line: key_line,
+                    option: key.clone(),
+                    message: format!(
+                        "{key} is not a bridge option and cannot be set in a [[connection]] table"
+                    ),
+                })
+            }
+        }
+        option(parser, state, source, key_line, &key, value)?;
+    }
+    state.end_bridge();
+    Ok(())
 }
 
 /// One `[[listener]]` table: `port`, `bind_address` or `unix_socket`, then listener and

@@ -27,6 +27,9 @@ pub struct Config {
     /// loopback pair of [`Config::local_only`]. Each [`Listener::security`] is the effective
     /// one (global settings already applied when `per_listener_settings` is false).
     pub listeners: Vec<Listener>,
+    /// The bridges (`connection` blocks), in file order. Not changed by a reload (SIGHUP), as
+    /// in Mosquitto.
+    pub bridges: Vec<crate::bridge::Bridge>,
     /// True when the file defined no listener (no `listener`, `port` or `bind_address`), so
     /// [`Config::listeners`] is the loopback pair with anonymous access. Mosquitto's `-p` option
     /// replaces their port in that case and is ignored otherwise.
@@ -116,6 +119,7 @@ impl Config {
         };
         Config {
             listeners: loopback_listeners(port, &Listener::default(), &security),
+            bridges: Vec::new(),
             local_only: true,
             per_listener_settings: false,
             security: Security::default(),

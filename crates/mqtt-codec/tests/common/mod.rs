@@ -182,6 +182,7 @@ pub fn connect(version: ProtocolVersion) -> impl Strategy<Value = Connect> {
                 username: user,
                 password: pass,
                 properties: if v5 { props } else { Default::default() },
+                bridge: false,
             }
         })
 }
