@@ -225,9 +225,9 @@ where
         events: Vec::new(),
         rbuf,
         decoder,
-        // The session's acceptance was submitted somewhere before (maybe on a blocking
-        // thread): everything submitted so far covers it.
-        store_seq: hub.store_submitted(),
+        // What the session's acceptance stored (submitted on the thread that accepted it,
+        // maybe a blocking one).
+        store_seq: accepted.store_seq,
     });
     Some((conn, release))
 }

@@ -78,6 +78,11 @@ pub(crate) struct Routed {
 pub(crate) struct Accepted {
     pub(crate) client: ClientRef,
     pub(crate) conn_id: ConnectionId,
+    /// The store change the CONNACK reflects (the session created, resumed, or the replaced
+    /// one deleted), 0 if none: the connection's first output waits for its commit. A clean
+    /// session that replaced nothing stored waits for nothing (even while the file refuses
+    /// writes).
+    pub(crate) store_seq: u64,
 }
 
 /// The broker's shared state.
@@ -438,6 +443,19 @@ impl Hub {
                 return Err(refuse(ReasonCode::RetainNotSupported));
             }
         }
+        // persistence: while the file refuses writes (disk full), a session that is to be
+        // stored cannot be made durable, so its CONNACK could only wait; the client is told
+        // instead (5.0 0x97 Quota exceeded, 3.1.1 return code 3 Server unavailable) and tries
+        // again later, as for a QoS 1/2 PUBLISH that needs storing.
+        let persistent = if v5 {
+            connect.properties.session_expiry_interval.unwrap_or(0) > 0
+        } else {
+            !connect.clean_start
+        };
+        if persistent && self.store_failing() {
+            info!("Client {client_id} from {peer} refused: the persistence file refuses writes.");
+            return Err(refuse(ReasonCode::QuotaExceeded));
+        }
 
         let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let session_config = Self::session_config(&config, listener);
@@ -581,10 +599,18 @@ impl Hub {
         if let Some(records) = replaced_records {
             st.records = records;
         }
+        crate::store::take_submitted_here();
         self.persist_locked(&client, &mut st);
         drop(st);
+        // Earlier changes of this session, submitted elsewhere, come before this one in the
+        // commit order, so waiting for it covers them too.
+        let store_seq = crate::store::take_submitted_here();
         self.metrics.client_connected();
-        Ok(Accepted { client, conn_id })
+        Ok(Accepted {
+            client,
+            conn_id,
+            store_seq,
+        })
     }
 
     /// Routes a message to every matching subscription; returns how many clients it went to.
@@ -822,11 +848,28 @@ impl Hub {
         let mut retained = Vec::new();
         let auth = self.auth();
         let check_retain_source = self.config().check_retain_source;
-        let (listener, username, role) = {
+        let (listener, username, role, persistent) = {
             let st = client.0.lock();
-            (st.listener, st.username.clone(), st.role)
+            (
+                st.listener,
+                st.username.clone(),
+                st.role,
+                is_persistent(&st),
+            )
         };
+        // persistence: while the file refuses writes, a stored session's subscriptions cannot
+        // be made durable: refused (5.0 0x97 Quota exceeded, 3.1.1 0x80 Failure) rather than
+        // a SUBACK that waits for the disk.
+        let unstorable = persistent && self.store_failing();
         for (filter, mut options) in subscribe.filters {
+            if unstorable {
+                codes.push(if version.is_v5() {
+                    ReasonCode::QuotaExceeded
+                } else {
+                    ReasonCode::UnspecifiedError
+                });
+                continue;
+            }
             let bypass_acl = role == Role::LocalBridge;
             if !bypass_acl
                 && !auth.may_subscribe(listener, client.id(), username.as_deref(), filter.filter())
@@ -894,7 +937,9 @@ impl Hub {
                 }
             }
         }
-        self.session_changed(client);
+        if !unstorable {
+            self.session_changed(client);
+        }
         (SubAck::new(subscribe.packet_id, codes), retained)
     }
 
@@ -1224,11 +1269,6 @@ impl Hub {
             return true;
         }
         store.wait(seq).await
-    }
-
-    /// The sequence number of the last change submitted to the store (0 without one).
-    pub(crate) fn store_submitted(&self) -> u64 {
-        self.store.get().map_or(0, Store::submitted)
     }
 
     /// Whether the persistence file refuses writes (disk full, I/O error) at the moment:

@@ -77,6 +77,9 @@ async fn a_full_disk_refuses_what_needs_storing_serves_the_rest_and_recovers() {
     live.subscribe("q/#", QoS::AtLeastOnce).await;
     let (mut first, _) = RawClient::connect_with(b.addr, v5_connect("first")).await;
     let (mut second, _) = RawClient::connect_with(b.addr, v5_connect("second")).await;
+    let mut stored = connect_packet(ProtocolVersion::V5, "stored", false);
+    stored.properties.session_expiry_interval = Some(3600);
+    let (mut stored, _) = RawClient::connect_with(b.addr, stored).await;
     assert!(hub.has_session("offline"));
 
     // The disk is "full": no file of this process may grow past its first byte.
@@ -103,6 +106,23 @@ async fn a_full_disk_refuses_what_needs_storing_serves_the_rest_and_recovers() {
         first.try_recv().await.is_none(),
         "t/1 is not acknowledged yet"
     );
+    // A session that would be stored is refused rather than left waiting for its CONNACK
+    // (5.0 0x97; 3.1.1 return code 3), and so is a stored session's SUBSCRIBE; a clean
+    // session connects and subscribes as usual.
+    let mut v5_stored = connect_packet(ProtocolVersion::V5, "new-stored", false);
+    v5_stored.properties.session_expiry_interval = Some(60);
+    let (_, ack) = RawClient::connect_with(b.addr, v5_stored).await;
+    assert_eq!(ack.reason_code, ReasonCode::QuotaExceeded);
+    let v311_stored = connect_packet(ProtocolVersion::V3_1_1, "new-stored-311", false);
+    let (_, ack) = RawClient::connect_with(b.addr, v311_stored).await;
+    assert_eq!(ack.reason_code, ReasonCode::ServerUnavailable);
+    assert!(!hub.has_session("new-stored") && !hub.has_session("new-stored-311"));
+    let suback = stored.subscribe("s/#", QoS::AtLeastOnce).await;
+    assert_eq!(suback.reason_codes, [ReasonCode::QuotaExceeded]);
+    let (mut clean, ack) = RawClient::connect_with(b.addr, v5_connect("clean")).await;
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    let suback = clean.subscribe("s/#", QoS::AtLeastOnce).await;
+    assert_eq!(suback.reason_codes, [ReasonCode::GrantedQoS1]);
 
     // Space returns: the store writes what it kept (within its 1 s retry) and acknowledges t/1.
     limit_file_size(None);

@@ -654,6 +654,7 @@ impl Store {
     }
 
     /// The sequence number of the last submitted change.
+    #[cfg(test)]
     pub(crate) fn submitted(&self) -> u64 {
         self.shared
             .pending
