@@ -4,6 +4,8 @@
 //! cargo bench -p mqtt-session --bench overhead                 # 300 rounds of 5,000 exchanges
 //! cargo bench -p mqtt-session --bench overhead -- --rounds 1000 --batch 2000
 //! cargo bench -p mqtt-session --bench overhead -- --max-ratio 1.0   # exit 1 above the goal
+//! cargo bench -p mqtt-session --bench overhead -- --profile session  # one run only, for perf
+//! cargo bench -p mqtt-session --bench overhead -- --only 5.0/qos1    # some exchanges only
 //! ```
 //!
 //! For each exchange (QoS 1 and QoS 2, MQTT 3.1.1 and 5.0) three runs are timed in turn, round
@@ -34,6 +36,10 @@ struct Options {
     rounds: usize,
     batch: usize,
     max_ratio: Option<f64>,
+    /// Only this run (0 session, 1 session+codec, 2 codec), without figures: for a profiler.
+    profile: Option<usize>,
+    /// Only the exchanges whose label (`3.1.1/qos1`, `5.0/qos2`, ...) contains this.
+    only: String,
 }
 
 fn options() -> Options {
@@ -41,6 +47,8 @@ fn options() -> Options {
         rounds: 300,
         batch: 5_000,
         max_ratio: None,
+        profile: None,
+        only: String::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -54,6 +62,14 @@ fn options() -> Options {
             "--max-ratio" => {
                 o.max_ratio = Some(value("--max-ratio").parse().expect("--max-ratio: a number"))
             }
+            "--only" => o.only = value("--only"),
+            "--profile" => {
+                let run = value("--profile");
+                let which = ["session", "session+codec", "codec"]
+                    .iter()
+                    .position(|r| *r == run);
+                o.profile = Some(which.expect("--profile: session, session+codec or codec"));
+            }
             // `cargo bench` passes `--bench`; criterion-style filters are not supported.
             _ => {}
         }
@@ -61,6 +77,23 @@ fn options() -> Options {
     o.rounds = o.rounds.max(1);
     o.batch = o.batch.max(1);
     o
+}
+
+/// The exchanges `--only` selects.
+fn exchanges(o: &Options) -> Vec<(ProtocolVersion, QoS)> {
+    let mut all = Vec::new();
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let label = match version {
+                ProtocolVersion::V5 => "5.0",
+                _ => "3.1.1",
+            };
+            if format!("{label}/qos{}", qos as u8).contains(&o.only) {
+                all.push((version, qos));
+            }
+        }
+    }
+    all
 }
 
 /// Nanoseconds per exchange over one batch.
@@ -125,6 +158,25 @@ fn measure(version: ProtocolVersion, qos: QoS, o: &Options) -> Figures {
     }
 }
 
+/// Runs one of the three for `rounds` batches of every exchange, timing nothing.
+fn profile(which: usize, o: &Options) {
+    for (version, qos) in exchanges(o) {
+        {
+            let message = bench_message(qos);
+            let mut link = Link::new(version, which == 1);
+            let mut codec = CodecOnly::new(version, qos);
+            for _ in 0..o.rounds * o.batch {
+                match which {
+                    2 => codec.exchange(),
+                    _ => {
+                        black_box(link.exchange(black_box(&message)));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Allocations in 10,000 exchanges of a link that already ran (steady state).
 fn allocations(link: &mut Link, message: &Message) -> usize {
     let info = allocation_counter::measure(|| {
@@ -137,6 +189,10 @@ fn allocations(link: &mut Link, message: &Message) -> usize {
 
 fn main() -> ExitCode {
     let o = options();
+    if let Some(which) = o.profile {
+        profile(which, &o);
+        return ExitCode::SUCCESS;
+    }
     println!(
         "fastest of {} rounds of {} exchanges, runs interleaved (ns per exchange)\n",
         o.rounds, o.batch
@@ -144,8 +200,8 @@ fn main() -> ExitCode {
     println!("| exchange | session | session+codec | codec | session / codec | median of rounds | allocations in 10,000 (session, +codec) |");
     println!("|---|---|---|---|---|---|---|");
     let mut ok = true;
-    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
-        for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+    for (version, qos) in exchanges(&o) {
+        {
             let f = measure(version, qos, &o);
             let ratio = f.session / f.codec;
             println!(
@@ -169,7 +225,9 @@ fn main() -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
-        eprintln!("goal not met: a ratio above --max-ratio, or allocations on the steady-state path");
+        eprintln!(
+            "goal not met: a ratio above --max-ratio, or allocations on the steady-state path"
+        );
         ExitCode::FAILURE
     }
 }

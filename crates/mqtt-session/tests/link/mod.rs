@@ -17,7 +17,11 @@ use mqtt_session::{Config, Event, Instant, Message, Session};
 
 /// The message every exchange carries: 64 B on a 14-byte topic, no properties.
 pub fn bench_message(qos: QoS) -> Message {
-    Message::new(TopicName::new("sensors/1/temp").unwrap(), vec![7u8; 64], qos)
+    Message::new(
+        TopicName::new("sensors/1/temp").unwrap(),
+        vec![7u8; 64],
+        qos,
+    )
 }
 
 /// The packets of one exchange of [`bench_message`], as the sessions produce them: what the
