@@ -48,10 +48,6 @@ pub enum DropReason {
 }
 
 /// Something the application must know or act on.
-///
-/// AUTH and DISCONNECT are rare and large: they stay in the box the decoded [`mqtt_codec::Packet`]
-/// already holds them in, so that every event (a message, a completion) is only as large as
-/// [`Event::Message`] and cheaper to queue and return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Client: the server accepted the connection.
@@ -89,10 +85,10 @@ pub enum Event {
     /// Client: the server answered an UNSUBSCRIBE.
     Unsubscribed(UnsubAck),
     /// An AUTH packet (MQTT 5 extended authentication); the application decides.
-    Auth(Box<Auth>),
+    Auth(Auth),
     /// The peer sent DISCONNECT; the session is closed. For a server, the will is not published
     /// unless the reason is 0x04 (Disconnect with Will Message).
-    PeerDisconnected(Box<Disconnect>),
+    PeerDisconnected(Disconnect),
     /// The peer acknowledged a packet identifier that is not in flight: logged, otherwise ignored
     /// (as Mosquitto does; it happens legitimately after a session was lost).
     UnknownPacketId {

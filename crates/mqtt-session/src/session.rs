@@ -981,9 +981,9 @@ impl Session {
             }
             (Role::Server, Connected, Packet::PingReq) => self.transmit.push_back(Packet::PingResp),
             (Role::Client, Connected, Packet::PingResp) => self.ping_sent = None,
-            (_, Connected | Connecting, Packet::Disconnect(d)) => self.on_disconnect(d),
+            (_, Connected | Connecting, Packet::Disconnect(d)) => self.on_disconnect(*d),
             (_, Connected | Connecting, Packet::Auth(a)) if self.version.is_v5() => {
-                self.events.push_back(Event::Auth(a))
+                self.events.push_back(Event::Auth(*a))
             }
             // [MQTT-3.1.0-2] a second CONNECT, a packet for the other role, or out of sequence
             // (a PUBLISH before CONNACK included).
@@ -1232,7 +1232,7 @@ impl Session {
         }));
     }
 
-    fn on_disconnect(&mut self, d: Box<Disconnect>) {
+    fn on_disconnect(&mut self, d: Disconnect) {
         if self.role == Role::Server {
             if let Some(sei) = d.properties.session_expiry_interval {
                 // Spec 3.14.2.2.2: non-zero after CONNECT's zero is a Protocol Error.

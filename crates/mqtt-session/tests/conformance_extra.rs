@@ -350,7 +350,7 @@ fn mqtt_3_1_2_30_client_sends_only_auth_before_connack() {
         },
     };
     client.handle_packet(t(60_000), Packet::from(challenge.clone()));
-    assert!(events(&mut client).contains(&Event::Auth(Box::new(challenge.clone()))));
+    assert!(events(&mut client).contains(&Event::Auth(challenge.clone())));
     client.auth(challenge.clone()).unwrap();
     assert_eq!(drain_at(&mut client, t(60_000)), [Packet::from(challenge)]);
     // Only the CONNACK releases the queued PUBLISH.
@@ -1766,10 +1766,7 @@ fn mqtt_4_13_2_1_error_connack_or_disconnect_closes() {
     let mut client = client_with(Config::default(), V5, ConnAck::default());
     client.handle_packet(t(0), Packet::from(taken_over.clone()));
     assert_eq!(client.connection_state(), ConnectionState::Closed);
-    assert_eq!(
-        events(&mut client),
-        [Event::PeerDisconnected(Box::new(taken_over))]
-    );
+    assert_eq!(events(&mut client), [Event::PeerDisconnected(taken_over)]);
     // DISCONNECT 0x80 sent by the client, and received by the server.
     let mut client = client_with(Config::default(), V5, ConnAck::default());
     let error = Disconnect::new(ReasonCode::UnspecifiedError);

@@ -982,7 +982,7 @@ fn peer_disconnect_closes_the_session_and_is_reported() {
     let mut server = server_with(Config::default(), V5, ConnectProperties::default());
     let d = Disconnect::new(ReasonCode::DisconnectWithWillMessage);
     server.handle_packet(Instant::from_millis(0), Packet::from(d.clone()));
-    assert_eq!(events(&mut server), [Event::PeerDisconnected(Box::new(d))]);
+    assert_eq!(events(&mut server), [Event::PeerDisconnected(d)]);
     assert_eq!(server.connection_state(), ConnectionState::Closed);
 }
 
