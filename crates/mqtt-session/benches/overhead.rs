@@ -19,7 +19,13 @@
 //!
 //! Allocations per message come from a counting allocator (allocation-counter) over 10,000
 //! exchanges after a warm-up; any allocation on that path is reported (exit status 1).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "../tests/link/mod.rs"]
 mod link;
