@@ -49,6 +49,7 @@ impl Message {
     /// re-sent.
     ///
     /// Built as a `Packet` at once: a `Publish` wrapped afterwards is one more copy of it.
+    #[inline(always)]
     pub(crate) fn to_packet(
         &self,
         packet_id: PacketId,

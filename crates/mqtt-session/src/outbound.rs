@@ -105,25 +105,29 @@ impl Outbound {
         }
     }
 
-    /// Takes the in-flight message with `packet_id` out of the window if it is in `state`.
-    pub(crate) fn remove(&mut self, packet_id: PacketId, state: OutState) -> Option<Inflight> {
-        let front = self.inflight.front()?;
-        if front.packet_id == packet_id {
-            // Flows mostly complete in the order they started.
-            return if front.state == state {
-                self.inflight.pop_front()
-            } else {
-                None
-            };
-        }
-        let pos = self
-            .inflight
-            .iter()
-            .position(|m| m.packet_id == packet_id)?;
-        if self.inflight.get(pos)?.state != state {
+    /// Takes the in-flight message with `packet_id` out of the window if it is in `state`, and
+    /// returns its id and whether it was waiting to be re-sent.
+    ///
+    /// The entry is dropped where it is, not returned: moving it out is a copy of the whole
+    /// entry only to read two fields.
+    pub(crate) fn remove(
+        &mut self,
+        packet_id: PacketId,
+        state: OutState,
+    ) -> Option<(MessageId, bool)> {
+        // Flows mostly complete in the order they started: the oldest is the likely one.
+        let pos = self.position(packet_id)?;
+        let m = self.inflight.get(pos)?;
+        if m.state != state {
             return None;
         }
-        self.inflight.remove(pos)
+        let done = (m.id, m.resend);
+        if pos == 0 {
+            self.inflight.pop_front();
+        } else {
+            self.inflight.remove(pos);
+        }
+        Some(done)
     }
 
     /// Restores counters from persisted state.
@@ -181,12 +185,12 @@ mod tests {
         assert!(out.remove(pid(1), OutState::AwaitingPubRec).is_none());
         assert!(out.remove(pid(2), OutState::AwaitingPubComp).is_none());
         assert_eq!(
-            out.remove(pid(2), OutState::AwaitingPubAck).map(|m| m.id.0),
+            out.remove(pid(2), OutState::AwaitingPubAck).map(|m| m.0 .0),
             Some(2)
         );
         assert!(out.remove(pid(2), OutState::AwaitingPubAck).is_none());
         assert_eq!(
-            out.remove(pid(1), OutState::AwaitingPubAck).map(|m| m.id.0),
+            out.remove(pid(1), OutState::AwaitingPubAck).map(|m| m.0 .0),
             Some(1)
         );
         let left: Vec<u64> = out.inflight.iter().map(|m| m.id.0).collect();

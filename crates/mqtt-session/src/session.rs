@@ -849,15 +849,35 @@ impl Session {
             QoS::AtLeastOnce => OutState::AwaitingPubAck,
             QoS::ExactlyOnce => OutState::AwaitingPubRec,
         };
-        let packet = message.to_packet(packet_id, false, topic, self.role == Role::Client);
-        if self.transmit_publish(id, topic, packet) {
-            self.out.inflight.push_back(Inflight {
-                id,
-                packet_id,
-                state,
-                message: Some(message),
-                resend: false,
-            });
+        let client = self.role == Role::Client;
+        if self.peer.max_packet_size != usize::MAX {
+            // The peer set a Maximum Packet Size: the packet is checked before it is kept.
+            let packet = message.to_packet(packet_id, false, topic, client);
+            if self.transmit_publish(id, topic, packet) {
+                self.out.inflight.push_back(Inflight {
+                    id,
+                    packet_id,
+                    state,
+                    message: Some(message),
+                    resend: false,
+                });
+            }
+            return true;
+        }
+        self.out.inflight.push_back(Inflight {
+            id,
+            packet_id,
+            state,
+            message: Some(message),
+            resend: false,
+        });
+        if let Some(Inflight {
+            message: Some(message),
+            ..
+        }) = self.out.inflight.back()
+        {
+            self.transmit
+                .push_back(message.to_packet(packet_id, false, topic, client));
         }
         true
     }
@@ -911,36 +931,25 @@ impl Session {
         }
         // The QoS flows, matched on the packet alone (a tuple with the state, or guards on a
         // moved packet, cost a copy of it or drop flags on every call). Acknowledgements are
-        // read in place for their identifier and reason code.
+        // moved out of the packet, so that what is left to drop is their (empty) properties
+        // rather than a whole `Packet` through its generic drop.
         match packet {
             Packet::Publish(p) => self.on_publish(p),
-            Packet::PubAck(PubAck {
-                packet_id,
-                reason_code,
-                ..
-            }) => self.complete(
+            Packet::PubAck(ack) => self.complete(
                 now,
                 PacketType::PubAck,
-                packet_id,
+                ack.packet_id,
                 OutState::AwaitingPubAck,
-                reason_code,
+                ack.reason_code,
             ),
-            Packet::PubRec(PubRec {
-                packet_id,
-                reason_code,
-                ..
-            }) => self.on_pubrec(packet_id, reason_code),
-            Packet::PubRel(PubRel { packet_id, .. }) => self.on_pubrel(packet_id),
-            Packet::PubComp(PubComp {
-                packet_id,
-                reason_code,
-                ..
-            }) => self.complete(
+            Packet::PubRec(ack) => self.on_pubrec(ack.packet_id, ack.reason_code),
+            Packet::PubRel(ack) => self.on_pubrel(ack.packet_id),
+            Packet::PubComp(ack) => self.complete(
                 now,
                 PacketType::PubComp,
-                packet_id,
+                ack.packet_id,
                 OutState::AwaitingPubComp,
-                reason_code,
+                ack.reason_code,
             ),
             other => self.handle_control(now, other),
         }
@@ -1040,6 +1049,7 @@ impl Session {
         self.pump(now);
     }
 
+    #[inline(never)]
     fn on_publish(&mut self, p: Publish) {
         if self.role == Role::Server {
             if self.version.is_v5() && !p.properties.subscription_identifiers.is_empty() {
@@ -1063,7 +1073,9 @@ impl Session {
             properties,
             payload,
         } = p;
-        if self.version.is_v5() {
+        // Checked here, not in `resolve`: a call taking the topic by reference would keep it
+        // in memory for every PUBLISH, aliased or not.
+        if self.version.is_v5() && topic_alias.is_some() {
             let max = self.inbound_alias_maximum;
             match self.aliases_in.resolve(&mut topic, topic_alias, max) {
                 Ok(()) => {}
@@ -1134,14 +1146,12 @@ impl Session {
         reason_code: ReasonCode,
     ) {
         match self.out.remove(packet_id, expected) {
-            Some(m) => {
-                if m.resend {
+            Some((id, resend)) => {
+                if resend {
                     self.out.pending_resends -= 1;
                 }
-                self.events.push_back(Event::PublishCompleted {
-                    id: m.id,
-                    reason_code,
-                });
+                self.events
+                    .push_back(Event::PublishCompleted { id, reason_code });
                 self.pump(now);
             }
             None => self.events.push_back(Event::UnknownPacketId {
@@ -1305,16 +1315,26 @@ impl Session {
     /// removed first [MQTT-3.1.2-29] [MQTT-3.1.2-24].
     #[inline]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
-        // Drivers poll until None: that last call costs no more than this test.
+        // Inlined into the driver: the calls that find nothing cost a length test, and the
+        // packet is moved once, from the queue to the caller.
         if self.transmit.is_empty() {
             return None;
         }
-        self.next_transmit(now)
+        if !self.peer.request_problem_information || self.peer.max_packet_size != usize::MAX {
+            self.fix_front();
+        }
+        self.last_sent = now;
+        self.transmit.pop_front()
     }
 
-    fn next_transmit(&mut self, now: Instant) -> Option<Packet> {
-        // Fixed up in place, so that the packet is moved once, from the queue to the caller.
-        let packet = self.transmit.front_mut()?;
+    /// Fixes the next packet up in place for what the peer announced (cold: most peers set
+    /// neither Request Problem Information 0 nor a Maximum Packet Size).
+    #[cold]
+    #[inline(never)]
+    fn fix_front(&mut self) {
+        let Some(packet) = self.transmit.front_mut() else {
+            return;
+        };
         let strip_problem_info = !self.peer.request_problem_information
             && !matches!(
                 packet,
@@ -1323,8 +1343,6 @@ impl Session {
         if strip_problem_info || too_large(self.peer.max_packet_size, self.version, packet) {
             strip_diagnostics(packet);
         }
-        self.last_sent = now;
-        self.transmit.pop_front()
     }
 
     /// The next event for the application, if any.
