@@ -1,15 +1,23 @@
 //! Bridges (`connection` blocks): this broker bridged to a Mosquitto (in every direction, with
 //! prefixes, QoS 1, retained flags, notifications, reconnection), a Mosquitto bridged into this
-//! broker with `try_private`, and this broker bridged to a second instance of itself.
+//! broker with `try_private`, and this broker bridged to a second instance of itself. Where a
+//! connection must fail, a relay between the bridge and Mosquitto cuts it.
 //!
 //! Needs `mosquitto` (Mosquitto 2.0): the tests fail, loudly, without it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
 use std::net::TcpStream as StdTcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{TestBroker, QUIET, WAIT};
@@ -18,6 +26,10 @@ use mqtt_client::{connect, Client, ClientOptions, Messages};
 use mqtt_codec::{ProtocolVersion, QoS, TopicFilter, TopicName};
 use mqtt_session::Message;
 use test_support::{free_port, tool, TempDir};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 /// A Mosquitto on a port of our choosing (so that it can be restarted on the same one);
 /// killed (this process only) when dropped.
@@ -81,6 +93,109 @@ fn wait_for_port(port: u16) {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// A TCP relay in front of a broker, which can fail like a network: `cut` drops every relayed
+/// connection, `set_down` refuses new ones, and `swallow_pubcomp` throws away the PUBCOMP
+/// packets the broker sends (so that a QoS 2 flow is cut just before its end).
+struct Relay {
+    port: u16,
+    state: Arc<RelayState>,
+    accept: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    connections: Mutex<Vec<JoinHandle<()>>>,
+    down: AtomicBool,
+    swallow_pubcomp: AtomicBool,
+    /// Told each time a PUBCOMP was thrown away.
+    swallowed: Notify,
+}
+
+impl Relay {
+    async fn start(upstream: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(RelayState::default());
+        let st = state.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if st.down.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let s2 = st.clone();
+                let down = tokio::spawn(async move {
+                    // Whole packets, so that PUBCOMPs can be picked out.
+                    let mut buf = Vec::new();
+                    let mut chunk = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match sr.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(len) = packet_len(&buf) {
+                            let packet: Vec<u8> = buf.drain(..len).collect();
+                            if packet[0] == 0x70 && s2.swallow_pubcomp.load(Ordering::SeqCst) {
+                                s2.swallowed.notify_one();
+                                continue;
+                            }
+                            if cw.write_all(&packet).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+                st.connections.lock().unwrap().extend([up, down]);
+            }
+        });
+        Relay {
+            port,
+            state,
+            accept,
+        }
+    }
+
+    /// Drops every relayed connection, both ways.
+    fn cut(&self) {
+        for task in self.state.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// The length of the first MQTT packet of `buf` when it is complete.
+fn packet_len(buf: &[u8]) -> Option<usize> {
+    let mut remaining = 0usize;
+    for i in 1..5 {
+        let byte = *buf.get(i)?;
+        remaining |= usize::from(byte & 0x7F) << (7 * (i - 1));
+        if byte & 0x80 == 0 {
+            let len = i + 1 + remaining;
+            return (buf.len() >= len).then_some(len);
+        }
+    }
+    panic!("malformed remaining length from the broker");
 }
 
 /// The bridges of a `mosquitto.conf` snippet.
@@ -360,29 +475,126 @@ async fn notifications_say_1_and_0_and_the_bridge_reconnects_when_the_remote_res
 
 #[tokio::test]
 async fn qos_1_messages_published_while_the_remote_is_down_are_delivered_after_reconnecting() {
-    let remote_port = free_port();
-    let remote = Remote::start(remote_port, "");
+    let remote = Remote::start(free_port(), "");
+    let relay = Relay::start(remote.port).await;
     let ours = broker_with(&format!(
-        "connection m\naddress 127.0.0.1:{remote_port}\nremote_clientid br-queue\n\
-         restart_timeout 1\ntopic qd/# out 1\n"
+        "connection m\naddress 127.0.0.1:{}\nremote_clientid br-queue\n\
+         restart_timeout 1\ntopic qd/# out 1\n",
+        relay.port
     ))
     .await;
     let port = ours.addr.port();
     let (_s, mut local_state) = state(port, "br-queue", "1").await;
-    remote.kill();
-    assert_eq!(text(&next(&mut local_state).await), "0");
-    // Queued in the bridge's offline session. Retained, so that the remote subscriber below
-    // gets it whether it subscribes before or after the bridge has sent it (the bridge does
-    // not send stored retained messages when it connects: only the queue can bring it).
-    let (local_pub, _) = client(port, ProtocolVersion::V3_1_1).await;
-    publish(&local_pub, "qd/while-down", "kept", QoS::AtLeastOnce, true).await;
-    let remote = Remote::start(remote_port, "");
-    assert_eq!(text(&next(&mut local_state).await), "1");
     let (_rs, mut remote_sub) = subscriber(remote.port, "qd/#", QoS::AtLeastOnce).await;
+    relay.set_down(true);
+    relay.cut();
+    assert_eq!(text(&next(&mut local_state).await), "0");
+    // Held for the bridge while it cannot reach the remote broker (not retained: only that
+    // can bring it).
+    let (local_pub, _) = client(port, ProtocolVersion::V3_1_1).await;
+    publish(&local_pub, "qd/while-down", "kept", QoS::AtLeastOnce, false).await;
+    relay.set_down(false);
+    assert_eq!(text(&next(&mut local_state).await), "1");
     let m = next(&mut remote_sub).await;
     assert_eq!(
         (m.topic.as_str(), text(&m), m.qos),
         ("qd/while-down", "kept", QoS::AtLeastOnce)
+    );
+    ours.stop().await;
+}
+
+#[tokio::test]
+async fn retained_messages_stored_here_go_to_the_remote_when_the_bridge_connects() {
+    // As Mosquitto 2.0.11 (bridge__on_connect): a retained message stored before the bridge
+    // connects is sent, retained, to the remote broker when it does. With `cleansession true`
+    // nothing is queued for the bridge while it is down: only the retained store has it.
+    let remote_port = free_port();
+    let ours = broker_with(&format!(
+        "connection m\naddress 127.0.0.1:{remote_port}\nremote_clientid br-retconn\n\
+         restart_timeout 1\ncleansession true\ntopic rc/# out 1\n"
+    ))
+    .await;
+    let port = ours.addr.port();
+    let (local_pub, _) = client(port, ProtocolVersion::V3_1_1).await;
+    publish(&local_pub, "rc/stored", "before", QoS::AtLeastOnce, true).await;
+    let remote = Remote::start(remote_port, "");
+    let _state = state(port, "br-retconn", "1").await;
+    let (_rs, mut remote_sub) = subscriber(remote.port, "rc/#", QoS::AtLeastOnce).await;
+    let m = next(&mut remote_sub).await;
+    assert_eq!(
+        (m.topic.as_str(), text(&m), m.retain),
+        ("rc/stored", "before", true)
+    );
+    ours.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_from_the_remote_that_no_in_line_remaps_is_published_here_unchanged() {
+    // The remote broker keeps a session for the bridge's client identifier with a
+    // subscription no `topic` line asks for (an earlier configuration's, say). Mosquitto
+    // 2.0.11 publishes what comes through it unchanged.
+    let remote = Remote::start(free_port(), "");
+    let mut options = ClientOptions::tcp("127.0.0.1", remote.port);
+    options.connect.clean_start = false;
+    options.connect.client_id = mqtt_codec::MqttString::new("br-stale").unwrap();
+    let (stale, _, _) = connect(options).await.unwrap();
+    stale
+        .subscribe_one(TopicFilter::new("stale/#").unwrap(), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    stale.disconnect().await.unwrap();
+    let ours = broker_with(&format!(
+        "connection m\naddress 127.0.0.1:{}\nremote_clientid br-stale\nrestart_timeout 1\n\
+         topic new/# in 1 loc/ rem/\n",
+        remote.port
+    ))
+    .await;
+    let port = ours.addr.port();
+    let _state = state(port, "br-stale", "1").await;
+    let (_ls, mut local_sub) = subscriber(port, "#", QoS::AtLeastOnce).await;
+    let (remote_pub, _) = client(remote.port, ProtocolVersion::V3_1_1).await;
+    publish(&remote_pub, "stale/x", "unmapped", QoS::AtLeastOnce, false).await;
+    publish(&remote_pub, "rem/new/y", "mapped", QoS::AtLeastOnce, false).await;
+    let m = next(&mut local_sub).await;
+    assert_eq!((m.topic.as_str(), text(&m)), ("stale/x", "unmapped"));
+    let m = next(&mut local_sub).await;
+    assert_eq!((m.topic.as_str(), text(&m)), ("loc/new/y", "mapped"));
+    ours.stop().await;
+}
+
+#[tokio::test]
+async fn a_qos_2_message_in_flight_when_the_connection_drops_is_completed_not_sent_twice() {
+    // cleansession false: the bridge resumes its session on the remote broker. The remote
+    // broker has delivered the message (PUBREL received) when the connection drops before its
+    // PUBCOMP reaches the bridge: the bridge sends PUBREL again on the resumed session rather
+    // than the message as a new one, which Mosquitto would deliver a second time.
+    let remote = Remote::start(free_port(), "");
+    let relay = Relay::start(remote.port).await;
+    let ours = broker_with(&format!(
+        "connection m\naddress 127.0.0.1:{}\nremote_clientid br-q2\nrestart_timeout 1\n\
+         topic q2/# out 2\n",
+        relay.port
+    ))
+    .await;
+    let port = ours.addr.port();
+    let (_s, mut local_state) = state(port, "br-q2", "1").await;
+    let (_rs, mut remote_sub) = subscriber(remote.port, "q2/#", QoS::ExactlyOnce).await;
+    let (local_pub, _) = client(port, ProtocolVersion::V3_1_1).await;
+    relay.state.swallow_pubcomp.store(true, Ordering::SeqCst);
+    publish(&local_pub, "q2/once", "x", QoS::ExactlyOnce, false).await;
+    assert_eq!(next(&mut remote_sub).await.topic.as_str(), "q2/once");
+    tokio::time::timeout(WAIT, relay.state.swallowed.notified())
+        .await
+        .expect("no PUBCOMP from the remote broker");
+    relay.state.swallow_pubcomp.store(false, Ordering::SeqCst);
+    relay.cut();
+    assert_eq!(text(&next(&mut local_state).await), "0");
+    assert_eq!(text(&next(&mut local_state).await), "1");
+    publish(&local_pub, "q2/marker", "m", QoS::ExactlyOnce, false).await;
+    assert_eq!(
+        next(&mut remote_sub).await.topic.as_str(),
+        "q2/marker",
+        "q2/once arrived twice"
     );
     ours.stop().await;
 }

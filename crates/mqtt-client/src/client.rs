@@ -57,6 +57,7 @@ impl Messages {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     closed: watch::Receiver<Option<Arc<ClientError>>>,
+    online: watch::Receiver<bool>,
 }
 
 /// Connects, sends CONNECT and waits for the server's CONNACK.
@@ -67,7 +68,7 @@ pub struct Client {
 pub async fn connect(options: ClientOptions) -> Result<(Client, Messages, ConnAck), ClientError> {
     let timeout = options.connect_timeout;
     let started = tokio::time::timeout(timeout, driver::start(options)).await;
-    let (commands, messages, closed, connected) = match started {
+    let (commands, messages, closed, connected, online) = match started {
         Ok(result) => result?,
         Err(_) => return Err(timed_out()),
     };
@@ -76,7 +77,12 @@ pub async fn connect(options: ClientOptions) -> Result<(Client, Messages, ConnAc
         Ok(Err(_)) => return Err(ClientError::ConnectionClosed),
         Err(_) => return Err(timed_out()),
     };
-    Ok((Client { commands, closed }, Messages(messages), *connack))
+    let client = Client {
+        commands,
+        closed,
+        online,
+    };
+    Ok((client, Messages(messages), *connack))
 }
 
 fn timed_out() -> ClientError {
@@ -177,6 +183,13 @@ impl Client {
                 return closed.borrow().clone();
             }
         }
+    }
+
+    /// Watches whether the connection is up: `true` while connected; `false` from the loss
+    /// of the connection until [`ClientOptions::reconnect`] has re-established it (its CONNACK
+    /// received, the session resumed), and once the client has ended.
+    pub fn connection_status(&self) -> watch::Receiver<bool> {
+        self.online.clone()
     }
 
     async fn send(&self, command: Command) -> Result<(), ClientError> {

@@ -59,6 +59,7 @@ type Started = (
     mpsc::Receiver<Message>,
     watch::Receiver<Option<Arc<ClientError>>>,
     oneshot::Receiver<Result<Box<ConnAck>, ClientError>>,
+    watch::Receiver<bool>,
 );
 
 /// Opens the transport, queues CONNECT and spawns the driver.
@@ -69,6 +70,9 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
     let (messages, messages_rx) = mpsc::channel(options.message_buffer.max(1));
     let (closed_tx, closed_rx) = watch::channel(None);
     let (connected_tx, connected_rx) = oneshot::channel();
+    // Whether the connection is up (see `Client::connection_status`); true once the first
+    // CONNACK has been received, which is when the application gets its `Client`.
+    let (online, online_rx) = watch::channel(true);
     let mut session = Session::new_client(options.session.clone());
     let decoder = new_decoder(&options);
     let clock = tokio::time::Instant::now();
@@ -99,13 +103,14 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
         reconnect,
         subscriptions: Vec::new(),
         deferred: Vec::new(),
+        online,
     };
     tokio::spawn(async move {
         let reason = driver.run().await;
         // Receivers may all be gone; nobody is left to tell then.
         let _ = closed_tx.send(reason.map(Arc::new));
     });
-    Ok((commands_tx, messages_rx, closed_rx, connected_rx))
+    Ok((commands_tx, messages_rx, closed_rx, connected_rx, online_rx))
 }
 
 struct Driver {
@@ -137,6 +142,9 @@ struct Driver {
     /// Subscribe and unsubscribe requests made while offline, sent once connected again (the
     /// session forgets requests when a new connection starts).
     deferred: Vec<Command>,
+    /// False from the loss of an established connection until a reconnection's CONNACK, and
+    /// once the driver ends (`Client::connection_status`).
+    online: watch::Sender<bool>,
 }
 
 /// A SUBSCRIBE waiting for its SUBACK.
@@ -193,10 +201,12 @@ impl Driver {
                 break Some(lost);
             }
             tracing::warn!("connection lost ({lost}); reconnecting");
+            self.online.send_replace(false);
             if let Some(end) = self.reestablish().await {
                 break end;
             }
         };
+        self.online.send_replace(false);
         if let Some(done) = self.disconnecting.take() {
             let _ = done.send(Ok(()));
         }
@@ -377,6 +387,7 @@ impl Driver {
                         let _ = connected.send(Ok(connack));
                     } else {
                         self.resumed(&connack);
+                        self.online.send_replace(true);
                     }
                 }
                 Event::ConnectionRefused(connack) => {

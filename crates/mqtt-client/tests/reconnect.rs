@@ -163,8 +163,20 @@ async fn a_clean_session_subscriber_subscribes_again_after_the_network_fails() {
         .await
         .unwrap();
     assert_eq!(next(&mut seen).await, Seen::Subscribe);
+    let mut status = client.connection_status();
+    assert!(*status.borrow_and_update(), "connected");
 
     relay.cut();
+    // Client::connection_status follows the loss and the reconnection.
+    let wait = |s: &mut tokio::sync::watch::Receiver<bool>, want: bool| {
+        let mut s = s.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(15), s.wait_for(|up| *up == want))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
     // The server kept nothing (Clean Session), so the client subscribes again by itself.
     assert_eq!(
         next(&mut seen).await,
@@ -173,6 +185,10 @@ async fn a_clean_session_subscriber_subscribes_again_after_the_network_fails() {
         }
     );
     assert_eq!(next(&mut seen).await, Seen::Subscribe);
+    // It went down and up again (a watch keeps only the latest value, so "down" itself may
+    // be gone already; only the loss and the reconnection's CONNACK change it).
+    assert!(status.has_changed().unwrap(), "the loss was not reported");
+    wait(&mut status, true).await;
 
     // A second client publishes once the subscription is back (the SUBACK precedes any
     // delivery on that connection, and Mosquitto handles one client's packets in order).
@@ -196,6 +212,7 @@ async fn a_clean_session_subscriber_subscribes_again_after_the_network_fails() {
     assert_eq!(m.topic.as_str(), "r/1");
     assert_eq!(&m.payload[..], b"after");
     client.disconnect().await.unwrap();
+    wait(&mut status, false).await;
 }
 
 #[tokio::test]

@@ -12,7 +12,13 @@
 //!   Retain As Published, and publishes what it brings in. While the remote broker is
 //!   unreachable, that session is offline, so messages for it queue as for any offline client
 //!   (`max_queued_messages`), and are sent once the bridge is connected again. A QoS 1 or 2
-//!   message leaves that session only once the remote broker has acknowledged it.
+//!   message leaves that session only once the remote broker has acknowledged it. Each time
+//!   the bridge connects, the retained messages of the `out`/`both` topics go to the remote
+//!   broker (as Mosquitto's `bridge__on_connect`).
+//!
+//! With `cleansession false` (and one address), the client reconnects by itself and resumes
+//! its session on the remote broker, so QoS 1 and 2 messages in flight when a connection drops
+//! complete on the next one without duplicates; the local session stays attached meanwhile.
 //!
 //! Loops with `both` are avoided as Mosquitto avoids them: MQTT 5 bridges subscribe on the
 //! remote broker with No Local; MQTT 3.1/3.1.1 bridges connect with Mosquitto's private

@@ -2,13 +2,15 @@
 //! with backoff), attaches the bridge's session in this broker, and carries messages both ways
 //! until the connection is lost or the server shuts down.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_client::{ClientError, ClientOptions, Messages, TlsOptions};
+use mqtt_client::{ClientError, ClientOptions, Messages, Reconnect, TlsOptions};
 use mqtt_codec::{
     Connect, LastWill, MqttString, Packet, PacketId, ProtocolVersion, PubAck, PubComp, PubRec,
-    Publish, QoS, ReasonCode, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName,
+    Publish, QoS, ReasonCode, RetainHandling, SubscribeProperties, SubscriptionOptions,
+    TopicFilter, TopicName,
 };
 use mqtt_session::Message;
 use tokio::sync::watch;
@@ -45,11 +47,13 @@ pub(crate) async fn run(hub: Arc<Hub>, bridge: Bridge, mut shutdown: watch::Rece
         address: 0,
         private_refused: false,
         backoff: None,
+        notified: AtomicU8::new(NOT_NOTIFIED),
     };
     // Messages for the bridge queue in its session from the start, before the first
     // connection (unless it starts clean each time anyway).
     if !runner.bridge.local_clean_session {
-        if let Some(local) = runner.attach_local() {
+        // Without the retained messages: those are sent when the bridge connects.
+        if let Some(local) = runner.attach_local(false) {
             runner.detach_local(&local);
         }
     }
@@ -79,6 +83,9 @@ pub(crate) async fn run(hub: Arc<Hub>, bridge: Bridge, mut shutdown: watch::Rece
         }
     }
 }
+
+/// [`Runner::notified`] before the first notification.
+const NOT_NOTIFIED: u8 = u8::MAX;
 
 /// How one connection attempt ended.
 enum Outcome {
@@ -116,6 +123,10 @@ struct Runner {
     /// The last restart delay (grows with `restart_timeout base cap`); `None` after a
     /// successful connection.
     backoff: Option<Duration>,
+    /// The state last published on the notification topic in this broker: each change is
+    /// published once (the loss of a connection is seen both by the client and by the task).
+    /// [`NOT_NOTIFIED`] or `up as u8`; atomic only so that `&Runner` may cross an `.await`.
+    notified: AtomicU8,
 }
 
 impl Runner {
@@ -147,6 +158,15 @@ impl Runner {
                 delay
             }
         }
+    }
+
+    /// Whether one client, and so one session on the remote broker, serves every connection:
+    /// with `cleansession false` (a session the remote broker keeps), one address (fail-over
+    /// starts over on another broker, which has no session anyway) and restarts allowed.
+    fn keeps_remote_session(&self) -> bool {
+        !self.bridge.clean_session
+            && self.bridge.addresses.len() == 1
+            && self.bridge.start_type != StartType::Once
     }
 
     fn uses_private_level(&self) -> bool {
@@ -190,6 +210,20 @@ impl Runner {
                     ..LastWill::default()
                 });
             }
+        }
+        if self.keeps_remote_session() {
+            // The client reconnects by itself and resumes its session: QoS 1 and 2 messages
+            // in flight either way complete where they stopped (PUBLISH again with DUP,
+            // PUBREL again, a re-sent PUBLISH recognised), as Mosquitto's bridge keeps its
+            // in-flight messages across reconnections.
+            let (min_delay, max_delay) = match b.restart_timeout {
+                RestartTimeout::Constant(d) => (d, d),
+                RestartTimeout::Backoff { base, cap } => (base, cap),
+            };
+            options.reconnect = Some(Reconnect {
+                min_delay,
+                max_delay,
+            });
         }
         if let Some(tls) = &b.tls {
             let mut t = TlsOptions::new();
@@ -242,7 +276,7 @@ impl Runner {
             }
         };
         self.backoff = None;
-        let Some(local) = self.attach_local() else {
+        let Some(local) = self.attach_local(true) else {
             let _ = client.disconnect().await;
             return Outcome::Failed;
         };
@@ -286,9 +320,16 @@ impl Runner {
         let mut probe = tokio::time::interval(PRIMARY_PROBE);
         probe.tick().await;
         let probing = !self.bridge.round_robin && self.address != 0;
+        // Whether the client is connected: it reconnects by itself when it keeps its session
+        // (`keeps_remote_session`); meanwhile the local session stays attached and holds what
+        // the remote broker is to get (within max_queued_messages), and its messages already
+        // handed to the client complete once it has resumed its session.
+        let mut status = client.connection_status();
+        let mut online = true;
+        let reconnects = self.keeps_remote_session();
         loop {
             // What the local session has for the remote broker.
-            match self.drain_local(local) {
+            match self.drain_local(local, online) {
                 None => {
                     warn!("Warning: Bridge {name}: its local session was taken over by another client.");
                     return Outcome::Lost;
@@ -322,12 +363,32 @@ impl Runner {
                     }
                 },
                 () = local.client.0.wake.notified() => {}
+                changed = status.changed(), if reconnects => {
+                    if changed.is_err() {
+                        // The client has ended: `closed()` says why.
+                        continue;
+                    }
+                    let up = *status.borrow_and_update();
+                    if up == online {
+                        continue;
+                    }
+                    online = up;
+                    if up {
+                        info!("Bridge {name} connected to {address} again; session resumed.");
+                        self.resumed(client, local);
+                    } else {
+                        warn!("Warning: Bridge {name} lost its connection to {address}; reconnecting.");
+                        self.notify_local(false);
+                    }
+                }
                 Some(done) = forwarded.join_next(), if !forwarded.is_empty() => {
-                    if let Ok((id, qos, Ok(_))) = done {
+                    // Completed, or dropped for good by the client (too large, expired, or
+                    // taken with PUBREC by a remote broker that then lost the session): done
+                    // with in the local session too. If the client ended instead, the message
+                    // stays unacknowledged there and is sent again on the next connection.
+                    if let Ok((id, qos, Ok(_) | Err(ClientError::Dropped(_)))) = done {
                         self.ack_local(local, id, qos);
                     }
-                    // A failed delivery stays unacknowledged in the local session, which
-                    // sends it again on the next connection.
                 }
                 _ = probe.tick(), if probing => {
                     if let Some(main) = self.bridge.addresses.first() {
@@ -390,9 +451,30 @@ impl Runner {
         Ok(())
     }
 
+    /// The client is connected again with its session (`keeps_remote_session`): as on a first
+    /// connection, the local retained messages of the `out` topics go to the remote broker
+    /// again and the state is `1` again (the remote broker published the will).
+    fn resumed(&self, client: &mqtt_client::Client, local: &Local) {
+        self.subscribe_local(&local.client, true);
+        self.notify_local(true);
+        if self.bridge.notifications && !self.bridge.notifications_local_only {
+            if let Ok(topic) = TopicName::new(self.bridge.notification_topic.as_str()) {
+                // Not waited for: the client sends it, again if need be, on its own.
+                let client = client.clone();
+                tokio::spawn(async move {
+                    if let Ok(delivery) = client.publish(topic, "1", QoS::AtLeastOnce, true).await {
+                        drop(delivery);
+                    }
+                });
+            }
+        }
+    }
+
     /// Publishes the bridge's state in this broker.
     fn notify_local(&self, up: bool) {
-        if !self.bridge.notifications {
+        if !self.bridge.notifications
+            || self.notified.swap(u8::from(up), Ordering::Relaxed) == u8::from(up)
+        {
             return;
         }
         let Ok(topic) = TopicName::new(self.bridge.notification_topic.as_str()) else {
@@ -430,8 +512,9 @@ impl Runner {
     }
 
     /// Attaches the bridge's session in this broker and subscribes it to the `out`/`both`
-    /// topics (No Local, Retain As Published).
-    fn attach_local(&self) -> Option<Local> {
+    /// topics (No Local, Retain As Published), with their retained messages when
+    /// `with_retained`.
+    fn attach_local(&self, with_retained: bool) -> Option<Local> {
         let b = &self.bridge;
         let client_id = MqttString::new(b.local_clientid.clone()).ok()?;
         let mut connect = Connect {
@@ -464,6 +547,19 @@ impl Runner {
                 return None;
             }
         };
+        self.subscribe_local(&accepted.client, with_retained);
+        Some(Local {
+            client: accepted.client,
+            conn_id: accepted.conn_id,
+        })
+    }
+
+    /// Subscribes the bridge's local session to the `out`/`both` topics (again: the same
+    /// subscriptions replace the previous ones). With `with_retained`, the retained messages
+    /// they match are queued in the session, RETAIN 1, to go to the remote broker: Mosquitto
+    /// (`bridge__on_connect`) does so each time a bridge connects.
+    fn subscribe_local(&self, client: &ClientRef, with_retained: bool) {
+        let b = &self.bridge;
         let filters: Vec<(TopicFilter, SubscriptionOptions)> = b
             .topics
             .iter()
@@ -477,27 +573,47 @@ impl Runner {
                 let mut options = SubscriptionOptions::with_qos(t.qos);
                 options.no_local = true;
                 options.retain_as_published = true;
+                options.retain_handling = if with_retained {
+                    RetainHandling::SendAtSubscribe
+                } else {
+                    RetainHandling::DoNotSend
+                };
                 Some((filter, options))
             })
             .collect();
-        if let (false, Ok(id)) = (filters.is_empty(), PacketId::try_from(1)) {
-            let subscribe = mqtt_codec::Subscribe {
-                packet_id: id,
-                properties: SubscribeProperties::default(),
-                filters,
-            };
-            // Retained messages are not sent to the remote broker on (re)connection.
-            let _ = self.hub.subscribe(
-                &accepted.client,
-                ProtocolVersion::V5,
-                QoS::ExactlyOnce,
-                subscribe,
-            );
+        let (false, Ok(id)) = (filters.is_empty(), PacketId::try_from(1)) else {
+            return;
+        };
+        let subscribe = mqtt_codec::Subscribe {
+            packet_id: id,
+            properties: SubscribeProperties::default(),
+            filters,
+        };
+        let (_, retained) =
+            self.hub
+                .subscribe(client, ProtocolVersion::V5, QoS::ExactlyOnce, subscribe);
+        if retained.is_empty() {
+            return;
         }
-        Some(Local {
-            client: accepted.client,
-            conn_id: accepted.conn_id,
-        })
+        {
+            let mut st = client.0.lock();
+            let now = clock::now();
+            for m in retained {
+                // As for a client's SUBSCRIBE (connection.rs): every retained QoS 0 message
+                // goes out; QoS 1/2 ones queue within the session's limits.
+                let _ = if m.qos == QoS::AtMostOnce {
+                    let limits = mqtt_session::QueueLimits {
+                        messages: 0,
+                        bytes: 0,
+                    };
+                    st.session.publish_within(now, m, limits)
+                } else {
+                    st.session.publish(now, m)
+                };
+            }
+        }
+        self.hub.session_changed(client);
+        client.0.wake.notify_one();
     }
 
     /// The bridge's session goes offline (messages for it queue, or it ends with
@@ -508,13 +624,17 @@ impl Runner {
     }
 
     /// The PUBLISH packets the local session has for the remote broker; answers its PUBRELs
-    /// at once. `None` when the session is no longer the bridge's.
-    fn drain_local(&self, local: &Local) -> Option<Vec<Publish>> {
+    /// at once. `None` when the session is no longer the bridge's. While the client is
+    /// reconnecting (`online` false), nothing is taken: the session holds it.
+    fn drain_local(&self, local: &Local, online: bool) -> Option<Vec<Publish>> {
         let mut publishes = Vec::new();
         {
             let mut st = local.client.0.lock();
             if st.owner != Some(local.conn_id) {
                 return None;
+            }
+            if !online {
+                return Some(publishes);
             }
             let now = clock::now();
             while let Some(packet) = st.session.poll_transmit(now) {
@@ -550,10 +670,9 @@ impl Runner {
                 Some(id)
             }
         };
-        let Some(mapped) = topic::local_to_remote(&self.bridge.topics, publish.topic.as_str())
-        else {
+        let Some(remote_topic) = topic::local_to_remote(&self.bridge.topics, &publish.topic) else {
             debug!(
-                "Bridge {}: no topic line maps '{}'; not forwarded.",
+                "Bridge {}: '{}' remaps to no valid topic; not forwarded.",
                 self.bridge.name, publish.topic
             );
             if let Some(id) = id {
@@ -561,10 +680,11 @@ impl Runner {
             }
             return Ok(());
         };
+        // The QoS is already that of the local subscription at most.
         let mut message = Message {
-            topic: mapped.topic,
+            topic: remote_topic,
             payload: publish.payload,
-            qos: qos.min(mapped.qos),
+            qos,
             retain: publish.retain && self.bridge.outgoing_retain,
             properties: publish.properties,
         };
@@ -607,10 +727,10 @@ impl Runner {
 
     /// A message from the remote broker: published in this broker.
     fn bring_in(&self, local: &Local, mut message: Message) {
-        let Some(mapped) = topic::remote_to_local(&self.bridge.topics, message.topic.as_str())
-        else {
+        // A topic no `in` line remaps comes in unchanged, as in Mosquitto.
+        let Some(local_topic) = topic::remote_to_local(&self.bridge.topics, &message.topic) else {
             debug!(
-                "Bridge {}: no topic line maps '{}' from the remote broker; dropped.",
+                "Bridge {}: '{}' from the remote broker remaps to no valid topic; dropped.",
                 self.bridge.name, message.topic
             );
             return;
@@ -623,8 +743,8 @@ impl Runner {
             message.topic,
             message.payload.len()
         );
-        message.topic = mapped.topic;
-        message.qos = message.qos.min(mapped.qos);
+        // The QoS is already that of the remote subscription at most.
+        message.topic = local_topic;
         if !message.properties.subscription_identifiers.is_empty() {
             message.properties.subscription_identifiers = Vec::new();
         }
