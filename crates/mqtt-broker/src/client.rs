@@ -43,6 +43,22 @@ pub(crate) enum Role {
     LocalBridge,
 }
 
+/// Queues a retained message that a SUBSCRIBE (of a client or a bridge) brought. As
+/// Mosquitto: every retained QoS 0 message goes out, however many (`max_queued_messages` only
+/// bounds QoS 0 for a subscriber that does not keep up with live traffic); QoS 1/2 ones queue
+/// within the session's limits. What the limits refuse is dropped, as for live traffic.
+pub(crate) fn queue_retained(session: &mut Session, now: mqtt_session::Instant, m: Message) {
+    let _ = if m.qos == mqtt_codec::QoS::AtMostOnce {
+        let limits = mqtt_session::QueueLimits {
+            messages: 0,
+            bytes: 0,
+        };
+        session.publish_within(now, m, limits)
+    } else {
+        session.publish(now, m)
+    };
+}
+
 /// Mutable state of one client session.
 #[derive(Debug)]
 pub(crate) struct ClientState {

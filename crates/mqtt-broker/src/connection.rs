@@ -818,18 +818,7 @@ impl Connection {
                             None => continue,
                         }
                     }
-                    // As Mosquitto: every retained QoS 0 message goes out, however many
-                    // (max_queued_messages only bounds QoS 0 for a subscriber that does not
-                    // keep up with live traffic); QoS 1/2 ones queue within the limits.
-                    let _ = if m.qos == mqtt_codec::QoS::AtMostOnce {
-                        let limits = mqtt_session::QueueLimits {
-                            messages: 0,
-                            bytes: 0,
-                        };
-                        st.session.publish_within(now, m, limits)
-                    } else {
-                        st.session.publish(now, m)
-                    };
+                    crate::client::queue_retained(&mut st.session, now, m);
                 }
             }
             Event::Unsubscribe(mut u) => {

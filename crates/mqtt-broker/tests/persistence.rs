@@ -44,6 +44,14 @@ async fn persistent_subscriber(addr: SocketAddr, id: &str, filter: &str) {
     c.disconnect().await;
 }
 
+/// Connects a 3.1.1 client with Clean Session 0 to its stored session (Session Present).
+async fn resume(addr: SocketAddr, id: &str) -> RawClient {
+    let (c, ack) =
+        RawClient::connect_with(addr, connect_packet(ProtocolVersion::V3_1_1, id, false)).await;
+    assert!(ack.session_present, "{id}: no session present");
+    c
+}
+
 #[tokio::test]
 async fn retained_messages_and_sessions_survive_an_in_process_restart() {
     let dir = TempDir::new("persist-restart");
@@ -70,12 +78,7 @@ async fn retained_messages_and_sessions_survive_an_in_process_restart() {
     assert!(!hub.has_session("pub"));
     assert_eq!(hub.retained_count(), 1);
     assert_eq!(hub.subscriptions_of("sub"), 1);
-    let (mut s, ack) = RawClient::connect_with(
-        b.addr,
-        connect_packet(ProtocolVersion::V3_1_1, "sub", false),
-    )
-    .await;
-    assert!(ack.session_present);
+    let mut s = resume(b.addr, "sub").await;
     let m = s.expect_publish().await;
     assert_eq!((m.topic.as_str(), &m.payload[..]), ("q/a", &b"queued"[..]));
     let mut n = RawClient::connect(b.addr, ProtocolVersion::V3_1_1, "new").await;
@@ -457,12 +460,7 @@ async fn a_replaced_session_leaves_none_of_its_queued_messages_behind() {
     b.stop().await;
 
     let b = TestBroker::with_config(persist_in(dir.path())).await;
-    let (mut s, ack) = RawClient::connect_with(
-        b.addr,
-        connect_packet(ProtocolVersion::V3_1_1, "sub", false),
-    )
-    .await;
-    assert!(ack.session_present);
+    let mut s = resume(b.addr, "sub").await;
     let m = s.expect_publish().await;
     assert_eq!(m.topic.as_str(), "q/new");
     // Anything left of the old session would come before a message published now.

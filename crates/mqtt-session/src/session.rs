@@ -1432,23 +1432,10 @@ impl Session {
 
     /// The session state to persist (spec 4.1).
     pub fn snapshot(&self) -> SessionState {
-        let (next_packet_id, next_message_id) = self.out.counters();
-        SessionState {
-            format: STATE_FORMAT,
-            role: self.role,
-            version: self.version,
-            next_packet_id,
-            next_message_id,
-            inflight: self.out.inflight.iter().cloned().collect(),
-            queue: self.out.queue.iter().cloned().collect(),
-            awaiting_pubrel: self
-                .inbound
-                .iter()
-                .filter(|(_, s)| *s == InState::AwaitingPubRel)
-                .map(|(id, _)| *id)
-                .collect(),
-            session_expiry_interval: self.session_expiry_interval,
-        }
+        let mut state = self.snapshot_without_messages();
+        state.inflight = self.out.inflight.iter().cloned().collect();
+        state.queue = self.out.queue.iter().cloned().collect();
+        state
     }
 
     /// [`Session::snapshot`] without the messages themselves: the queue is empty and in-flight

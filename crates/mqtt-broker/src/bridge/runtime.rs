@@ -599,17 +599,7 @@ impl Runner {
             let mut st = client.0.lock();
             let now = clock::now();
             for m in retained {
-                // As for a client's SUBSCRIBE (connection.rs): every retained QoS 0 message
-                // goes out; QoS 1/2 ones queue within the session's limits.
-                let _ = if m.qos == QoS::AtMostOnce {
-                    let limits = mqtt_session::QueueLimits {
-                        messages: 0,
-                        bytes: 0,
-                    };
-                    st.session.publish_within(now, m, limits)
-                } else {
-                    st.session.publish(now, m)
-                };
+                crate::client::queue_retained(&mut st.session, now, m);
             }
         }
         self.hub.session_changed(client);
