@@ -70,10 +70,10 @@ impl Transmit {
                 reason_code,
             }) => {
                 let kind = match kind {
-                    AckKind::PubAck => Self::PUBACK,
-                    AckKind::PubRec => Self::PUBREC,
-                    AckKind::PubRel => Self::PUBREL,
-                    AckKind::PubComp => Self::PUBCOMP,
+                    AckKind::Ack => Self::PUBACK,
+                    AckKind::Rec => Self::PUBREC,
+                    AckKind::Rel => Self::PUBREL,
+                    AckKind::Comp => Self::PUBCOMP,
                 };
                 (kind, u8::from(reason_code), packet_id.get(), 0)
             }
@@ -110,10 +110,10 @@ impl Transmit {
                 };
                 Transmit::Publish { packet_id, topic }
             }
-            Self::PUBACK => ack(AckKind::PubAck),
-            Self::PUBREC => ack(AckKind::PubRec),
-            Self::PUBREL => ack(AckKind::PubRel),
-            Self::PUBCOMP => ack(AckKind::PubComp),
+            Self::PUBACK => ack(AckKind::Ack),
+            Self::PUBREC => ack(AckKind::Rec),
+            Self::PUBREL => ack(AckKind::Rel),
+            Self::PUBCOMP => ack(AckKind::Comp),
             _ => Transmit::Packet,
         }
     }
@@ -220,31 +220,32 @@ pub(crate) struct Ack {
 }
 
 #[derive(Debug, Clone, Copy)]
+/// PUBACK, PUBREC, PUBREL, PUBCOMP.
 enum AckKind {
-    PubAck,
-    PubRec,
-    PubRel,
-    PubComp,
+    Ack,
+    Rec,
+    Rel,
+    Comp,
 }
 
 impl Ack {
     pub(crate) fn puback(packet_id: PacketId, reason_code: ReasonCode) -> Transmit {
-        Ack::new(AckKind::PubAck, packet_id, reason_code)
+        Ack::marker(AckKind::Ack, packet_id, reason_code)
     }
 
     pub(crate) fn pubrec(packet_id: PacketId, reason_code: ReasonCode) -> Transmit {
-        Ack::new(AckKind::PubRec, packet_id, reason_code)
+        Ack::marker(AckKind::Rec, packet_id, reason_code)
     }
 
     pub(crate) fn pubrel(packet_id: PacketId, reason_code: ReasonCode) -> Transmit {
-        Ack::new(AckKind::PubRel, packet_id, reason_code)
+        Ack::marker(AckKind::Rel, packet_id, reason_code)
     }
 
     pub(crate) fn pubcomp(packet_id: PacketId, reason_code: ReasonCode) -> Transmit {
-        Ack::new(AckKind::PubComp, packet_id, reason_code)
+        Ack::marker(AckKind::Comp, packet_id, reason_code)
     }
 
-    fn new(kind: AckKind, packet_id: PacketId, reason_code: ReasonCode) -> Transmit {
+    fn marker(kind: AckKind, packet_id: PacketId, reason_code: ReasonCode) -> Transmit {
         Transmit::Ack(Ack {
             kind,
             packet_id,
@@ -262,22 +263,22 @@ impl Ack {
         } = self;
         let properties = AckProperties::default();
         match kind {
-            AckKind::PubAck => Packet::PubAck(PubAck {
+            AckKind::Ack => Packet::PubAck(PubAck {
                 packet_id,
                 reason_code,
                 properties,
             }),
-            AckKind::PubRec => Packet::PubRec(PubRec {
+            AckKind::Rec => Packet::PubRec(PubRec {
                 packet_id,
                 reason_code,
                 properties,
             }),
-            AckKind::PubRel => Packet::PubRel(PubRel {
+            AckKind::Rel => Packet::PubRel(PubRel {
                 packet_id,
                 reason_code,
                 properties,
             }),
-            AckKind::PubComp => Packet::PubComp(PubComp {
+            AckKind::Comp => Packet::PubComp(PubComp {
                 packet_id,
                 reason_code,
                 properties,
