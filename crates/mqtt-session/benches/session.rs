@@ -11,7 +11,7 @@
 mod link;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use link::{bench_message, CodecOnly, Link};
+use link::{bench_message, check_exchange_packets, CodecOnly, Link};
 use mqtt_codec::{ProtocolVersion, QoS};
 
 fn bench(c: &mut Criterion) {
@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
             let mut group =
                 c.benchmark_group(format!("exchange/v{}/qos{}", version.level(), qos as u8));
             group.throughput(Throughput::Elements(1));
+            check_exchange_packets(version, qos);
             let message = bench_message(qos);
 
             let mut link = Link::new(version, false);

@@ -56,6 +56,7 @@ mod outbound;
 mod session;
 mod state;
 mod time;
+mod transmit;
 
 pub use config::{Config, QueueLimits};
 pub use event::{DropReason, Event, InboundAck, MessageId, PublishError, RequestError, Violation};

@@ -42,6 +42,10 @@ pub(crate) struct Inflight {
     /// for room in the peer's Receive Maximum).
     #[serde(skip)]
     pub(crate) resend: bool,
+    /// Its first PUBLISH waits in the transmit queue, to be built from this entry: the peer
+    /// cannot have acknowledged it yet.
+    #[serde(skip)]
+    pub(crate) unsent: bool,
 }
 
 /// Outgoing messages of one session.
@@ -105,8 +109,8 @@ impl Outbound {
         }
     }
 
-    /// Takes the in-flight message with `packet_id` out of the window if it is in `state`, and
-    /// returns its id and whether it was waiting to be re-sent.
+    /// Takes the in-flight message with `packet_id` out of the window if it is in `state` and
+    /// was sent, and returns its id and whether it was waiting to be re-sent.
     ///
     /// The entry is dropped where it is, not returned: moving it out is a copy of the whole
     /// entry only to read two fields.
@@ -118,7 +122,7 @@ impl Outbound {
         // Flows mostly complete in the order they started: the oldest is the likely one.
         let pos = self.position(packet_id)?;
         let m = self.inflight.get(pos)?;
-        if m.state != state {
+        if m.state != state || m.unsent {
             return None;
         }
         let done = (m.id, m.resend);
@@ -152,6 +156,7 @@ mod tests {
             state: OutState::AwaitingPubAck,
             message: None,
             resend: false,
+            unsent: false,
         }
     }
 

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use mqtt_codec::{
     AckProperties, Auth, ConnAck, Connect, Disconnect, Packet, PacketId, PacketType,
-    ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode, SubAck, Subscribe,
-    SubscribeProperties, SubscriptionOptions, TopicFilter, UnsubAck, Unsubscribe,
-    UnsubscribeProperties,
+    ProtocolVersion, PubAck, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties,
+    SubscriptionOptions, TopicFilter, UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
 
 use crate::alias::{InboundAliases, OutboundAliases, Outgoing, Unresolved};
@@ -19,6 +18,7 @@ use crate::message::Message;
 use crate::outbound::{Inflight, OutState, Outbound, Queued};
 use crate::state::{HeldMessage, RestoreError, SessionState, STATE_FORMAT};
 use crate::time::Instant;
+use crate::transmit::{Ack, Transmit, TransmitQueue};
 
 /// Which end of the connection a session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,7 +116,7 @@ pub struct Session {
     requests_in: Vec<(PacketType, PacketId)>,
     aliases_in: InboundAliases,
     aliases_out: OutboundAliases,
-    transmit: VecDeque<Packet>,
+    transmit: TransmitQueue,
     events: VecDeque<Event>,
 }
 
@@ -141,7 +141,7 @@ impl Session {
             requests_in: Vec::new(),
             aliases_in: InboundAliases::default(),
             aliases_out: OutboundAliases::default(),
-            transmit: VecDeque::new(),
+            transmit: TransmitQueue::default(),
             events: VecDeque::new(),
         }
     }
@@ -249,7 +249,8 @@ impl Session {
         self.keep_alive = keep_alive(connect.keep_alive);
         self.connection = ConnectionState::Connecting;
         self.last_received = now;
-        self.transmit.push_back(Packet::Connect(Box::new(connect)));
+        self.transmit
+            .push_packet(Packet::Connect(Box::new(connect)));
         Ok(())
     }
 
@@ -325,7 +326,8 @@ impl Session {
             .unwrap_or(connect.keep_alive);
         self.keep_alive = keep_alive(keep_alive_secs);
         let session_present = connack.session_present && !refused;
-        self.transmit.push_back(Packet::ConnAck(Box::new(connack)));
+        self.transmit
+            .push_packet(Packet::ConnAck(Box::new(connack)));
         if refused {
             self.connection = ConnectionState::Closed;
             return Ok(());
@@ -358,7 +360,7 @@ impl Session {
                     }
                 }
             }
-            self.transmit.push_back(Packet::from(disconnect));
+            self.transmit.push_packet(Packet::from(disconnect));
         }
         if self.connection != ConnectionState::Disconnected {
             self.connection = ConnectionState::Closed;
@@ -423,7 +425,7 @@ impl Session {
                 (_, OutState::AwaitingPubComp) | (None, _) => {
                     m.resend = false;
                     self.transmit
-                        .push_back(Packet::PubRel(PubRel::new(m.packet_id)));
+                        .push(Ack::pubrel(m.packet_id, ReasonCode::Success));
                 }
                 (Some(_), _) => {
                     m.resend = true;
@@ -477,7 +479,7 @@ impl Session {
                 });
                 continue;
             }
-            self.transmit.push_back(packet);
+            self.transmit.push_packet(packet);
         }
         true
     }
@@ -585,7 +587,7 @@ impl Session {
         properties: SubscribeProperties,
     ) -> Result<PacketId, RequestError> {
         let packet_id = self.new_request(filters.is_empty())?;
-        self.transmit.push_back(Packet::Subscribe(Subscribe {
+        self.transmit.push_packet(Packet::Subscribe(Subscribe {
             packet_id,
             properties,
             filters,
@@ -600,7 +602,7 @@ impl Session {
         properties: UnsubscribeProperties,
     ) -> Result<PacketId, RequestError> {
         let packet_id = self.new_request(filters.is_empty())?;
-        self.transmit.push_back(Packet::Unsubscribe(Unsubscribe {
+        self.transmit.push_packet(Packet::Unsubscribe(Unsubscribe {
             packet_id,
             properties,
             filters,
@@ -638,7 +640,7 @@ impl Session {
     pub fn suback(&mut self, suback: SubAck) -> Result<(), RequestError> {
         self.take_request_in(PacketType::Subscribe, suback.packet_id)?;
         if self.connection == ConnectionState::Connected {
-            self.transmit.push_back(Packet::SubAck(suback));
+            self.transmit.push_packet(Packet::SubAck(suback));
         }
         Ok(())
     }
@@ -648,7 +650,7 @@ impl Session {
     pub fn unsuback(&mut self, unsuback: UnsubAck) -> Result<(), RequestError> {
         self.take_request_in(PacketType::Unsubscribe, unsuback.packet_id)?;
         if self.connection == ConnectionState::Connected {
-            self.transmit.push_back(Packet::UnsubAck(unsuback));
+            self.transmit.push_packet(Packet::UnsubAck(unsuback));
         }
         Ok(())
     }
@@ -677,7 +679,7 @@ impl Session {
         if !self.version.is_v5() || !allowed {
             return Err(RequestError::NotConnected);
         }
-        self.transmit.push_back(Packet::from(auth));
+        self.transmit.push_packet(Packet::from(auth));
         Ok(())
     }
 
@@ -693,37 +695,24 @@ impl Session {
         };
         let connected = self.connection == ConnectionState::Connected;
         let packet_id = ack.packet_id;
-        let properties = AckProperties::default();
         let packet = match ack.qos {
             QoS::ExactlyOnce if !reason_code.is_error() => {
                 if let Some(entry) = self.inbound.get_mut(pos) {
                     entry.1 = InState::AwaitingPubRel;
                 }
-                Packet::PubRec(PubRec {
-                    packet_id,
-                    reason_code,
-                    properties,
-                })
+                Ack::pubrec(packet_id, reason_code)
             }
             QoS::ExactlyOnce => {
                 self.inbound.swap_remove(pos);
-                Packet::PubRec(PubRec {
-                    packet_id,
-                    reason_code,
-                    properties,
-                })
+                Ack::pubrec(packet_id, reason_code)
             }
             _ => {
                 self.inbound.swap_remove(pos);
-                Packet::PubAck(PubAck {
-                    packet_id,
-                    reason_code,
-                    properties,
-                })
+                Ack::puback(packet_id, reason_code)
             }
         };
         if connected {
-            self.transmit.push_back(packet);
+            self.transmit.push(packet);
         }
     }
 
@@ -860,25 +849,21 @@ impl Session {
                     state,
                     message: Some(message),
                     resend: false,
+                    unsent: false,
                 });
             }
             return true;
         }
+        // The PUBLISH is built from the in-flight entry when it is polled.
         self.out.inflight.push_back(Inflight {
             id,
             packet_id,
             state,
             message: Some(message),
             resend: false,
+            unsent: true,
         });
-        if let Some(Inflight {
-            message: Some(message),
-            ..
-        }) = self.out.inflight.back()
-        {
-            self.transmit
-                .push_back(message.to_packet(packet_id, false, topic, client));
-        }
+        self.transmit.push(Transmit::Publish { packet_id, topic });
         true
     }
 
@@ -886,7 +871,7 @@ impl Session {
     /// [MQTT-3.1.2-25] (discarded as if it had been sent).
     fn transmit_publish(&mut self, id: MessageId, topic: Outgoing, packet: Packet) -> bool {
         if !self.too_large(&packet) {
-            self.transmit.push_back(packet);
+            self.transmit.push_packet(packet);
             return true;
         }
         if let (Outgoing::Define(_), Packet::Publish(p)) = (topic, &packet) {
@@ -935,12 +920,16 @@ impl Session {
         // rather than a whole `Packet` through its generic drop.
         match packet {
             Packet::Publish(p) => self.on_publish(p),
-            Packet::PubAck(ack) => self.complete(
+            Packet::PubAck(PubAck {
+                packet_id,
+                reason_code,
+                ..
+            }) => self.complete(
                 now,
                 PacketType::PubAck,
-                ack.packet_id,
+                packet_id,
                 OutState::AwaitingPubAck,
-                ack.reason_code,
+                reason_code,
             ),
             Packet::PubRec(ack) => self.on_pubrec(ack.packet_id, ack.reason_code),
             Packet::PubRel(ack) => self.on_pubrel(ack.packet_id),
@@ -979,7 +968,9 @@ impl Session {
                     self.events.push_back(Event::Unsubscribed(u));
                 }
             }
-            (Role::Server, Connected, Packet::PingReq) => self.transmit.push_back(Packet::PingResp),
+            (Role::Server, Connected, Packet::PingReq) => {
+                self.transmit.push_packet(Packet::PingResp)
+            }
             (Role::Client, Connected, Packet::PingResp) => self.ping_sent = None,
             (_, Connected | Connecting, Packet::Disconnect(d)) => self.on_disconnect(*d),
             (_, Connected | Connecting, Packet::Auth(a)) if self.version.is_v5() => {
@@ -1104,7 +1095,7 @@ impl Session {
             // 5.0 [MQTT-4.3.3-10] / 3.1.1 [MQTT-4.3.3-2]; repeat the PUBREC it may have missed.
             if state == InState::AwaitingPubRel {
                 self.transmit
-                    .push_back(Packet::PubRec(PubRec::new(packet_id)));
+                    .push(Ack::pubrec(packet_id, ReasonCode::Success));
             }
             return;
         }
@@ -1122,10 +1113,10 @@ impl Session {
         if qos == QoS::ExactlyOnce {
             self.inbound.push((packet_id, InState::AwaitingPubRel));
             self.transmit
-                .push_back(Packet::PubRec(PubRec::new(packet_id)));
+                .push(Ack::pubrec(packet_id, ReasonCode::Success));
         } else {
             self.transmit
-                .push_back(Packet::PubAck(PubAck::new(packet_id)));
+                .push(Ack::puback(packet_id, ReasonCode::Success));
         }
     }
 
@@ -1145,7 +1136,11 @@ impl Session {
         expected: OutState,
         reason_code: ReasonCode,
     ) {
-        match self.out.remove(packet_id, expected) {
+        let mut removed = self.out.remove(packet_id, expected);
+        if removed.is_none() && self.build_unsent(packet_id) {
+            removed = self.out.remove(packet_id, expected);
+        }
+        match removed {
             Some((id, resend)) => {
                 if resend {
                     self.out.pending_resends -= 1;
@@ -1163,22 +1158,11 @@ impl Session {
 
     fn on_pubrec(&mut self, packet_id: PacketId, reason_code: ReasonCode) {
         let Some(pos) = self.out.position(packet_id) else {
-            // Spec 4.3.3 / 3.6.2.1: answer with PUBREL "Packet Identifier not found".
-            self.events.push_back(Event::UnknownPacketId {
-                packet_type: PacketType::PubRec,
-                packet_id,
-            });
-            self.transmit.push_back(Packet::PubRel(PubRel {
-                packet_id,
-                reason_code: if self.version.is_v5() {
-                    ReasonCode::PacketIdentifierNotFound
-                } else {
-                    ReasonCode::Success
-                },
-                properties: AckProperties::default(),
-            }));
-            return;
+            return self.unknown_pubrec(packet_id);
         };
+        if self.out.inflight.get(pos).is_some_and(|m| m.unsent) {
+            self.build_unsent(packet_id);
+        }
         let Some(m) = self.out.inflight.get_mut(pos) else {
             return;
         };
@@ -1201,13 +1185,53 @@ impl Session {
                 m.state = OutState::AwaitingPubComp;
                 m.message = None;
                 self.transmit
-                    .push_back(Packet::PubRel(PubRel::new(packet_id)));
+                    .push(Ack::pubrel(packet_id, ReasonCode::Success));
             }
             OutState::AwaitingPubAck => self.events.push_back(Event::UnknownPacketId {
                 packet_type: PacketType::PubRec,
                 packet_id,
             }),
         }
+    }
+
+    /// An acknowledgement of an in-flight message whose PUBLISH is still a marker in the transmit
+    /// queue (only a peer guessing identifiers sends one): the PUBLISH is built now, in its
+    /// place, so that it still goes out (with the topic alias it may define) once its entry is
+    /// gone, exactly as if it had been queued built. Returns whether there was one.
+    #[cold]
+    #[inline(never)]
+    fn build_unsent(&mut self, packet_id: PacketId) -> bool {
+        let client = self.role == Role::Client;
+        let Some(m) = self
+            .out
+            .inflight
+            .iter_mut()
+            .find(|m| m.packet_id == packet_id && m.unsent)
+        else {
+            return false;
+        };
+        m.unsent = false;
+        if let Some(message) = &m.message {
+            self.transmit.build_publish(packet_id, |topic| {
+                message.to_packet(packet_id, false, topic, client)
+            });
+        }
+        true
+    }
+
+    /// A PUBREC for an identifier not in flight. Spec 4.3.3 / 3.6.2.1: answer with PUBREL
+    /// "Packet Identifier not found".
+    fn unknown_pubrec(&mut self, packet_id: PacketId) {
+        self.events.push_back(Event::UnknownPacketId {
+            packet_type: PacketType::PubRec,
+            packet_id,
+        });
+        let reason_code = if self.version.is_v5() {
+            ReasonCode::PacketIdentifierNotFound
+        } else {
+            ReasonCode::Success
+        };
+        self.transmit.push(Ack::pubrel(packet_id, reason_code));
     }
 
     fn on_pubrel(&mut self, packet_id: PacketId) {
@@ -1225,11 +1249,7 @@ impl Session {
             None if self.version.is_v5() => ReasonCode::PacketIdentifierNotFound,
             None => ReasonCode::Success,
         };
-        self.transmit.push_back(Packet::PubComp(PubComp {
-            packet_id,
-            reason_code,
-            properties: AckProperties::default(),
-        }));
+        self.transmit.push(Ack::pubcomp(packet_id, reason_code));
     }
 
     fn on_disconnect(&mut self, d: Disconnect) {
@@ -1249,7 +1269,7 @@ impl Session {
     fn violation(&mut self, violation: Violation) {
         if self.version.is_v5() {
             self.transmit
-                .push_back(Packet::from(Disconnect::new(violation.reason_code())));
+                .push_packet(Packet::from(Disconnect::new(violation.reason_code())));
         }
         self.connection = ConnectionState::Closed;
         self.events.push_back(Event::ProtocolViolation(violation));
@@ -1292,7 +1312,7 @@ impl Session {
                 }
                 Some(_) => {}
                 None if now >= self.last_sent + keep_alive => {
-                    self.transmit.push_back(Packet::PingReq);
+                    self.transmit.push_packet(Packet::PingReq);
                     self.ping_sent = Some(now);
                 }
                 None => {}
@@ -1313,10 +1333,11 @@ impl Session {
     /// Properties that the peer does not want (Request Problem Information 0) or that would
     /// make a packet exceed the peer's Maximum Packet Size (Reason String, User Properties) are
     /// removed first [MQTT-3.1.2-29] [MQTT-3.1.2-24].
-    #[inline]
+    #[inline(always)]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         // Inlined into the driver: the calls that find nothing cost a length test, and the
-        // packet is moved once, from the queue to the caller.
+        // packet is moved once, from the queue to the caller, or built where the caller wants
+        // it from what the queue holds.
         if self.transmit.is_empty() {
             return None;
         }
@@ -1324,15 +1345,50 @@ impl Session {
             self.fix_front();
         }
         self.last_sent = now;
-        self.transmit.pop_front()
+        loop {
+            // Markers are read in place: copying one out whole right after it was written
+            // would stall on its narrower stores.
+            match self.transmit.front()? {
+                Transmit::Ack(ack) => {
+                    self.transmit.pop_marker();
+                    return Some(ack.packet());
+                }
+                Transmit::Publish { packet_id, topic } => {
+                    self.transmit.pop_marker();
+                    if let Some(packet) = self.first_publish(packet_id, topic) {
+                        return Some(packet);
+                    }
+                }
+                Transmit::Packet => return self.transmit.pop_packet(),
+            }
+        }
+    }
+
+    /// The first PUBLISH of the in-flight message with `packet_id`, built from its entry.
+    /// Nothing removes an entry whose PUBLISH is unsent (acknowledgements of it are refused),
+    /// so the entry is there; it is usually the newest.
+    #[inline(always)]
+    fn first_publish(&mut self, packet_id: PacketId, topic: Outgoing) -> Option<Packet> {
+        let client = self.role == Role::Client;
+        let inflight = &mut self.out.inflight;
+        let pos = match inflight.back() {
+            Some(m) if m.packet_id == packet_id => inflight.len() - 1,
+            _ => inflight.iter().position(|m| m.packet_id == packet_id)?,
+        };
+        let m = inflight.get_mut(pos)?;
+        m.unsent = false;
+        let message = m.message.as_ref()?;
+        Some(message.to_packet(packet_id, false, topic, client))
     }
 
     /// Fixes the next packet up in place for what the peer announced (cold: most peers set
-    /// neither Request Problem Information 0 nor a Maximum Packet Size).
+    /// neither Request Problem Information 0 nor a Maximum Packet Size). Markers need nothing:
+    /// acknowledgements without properties have nothing to strip, and new PUBLISH packets are
+    /// queued built (and checked) when the peer has a Maximum Packet Size.
     #[cold]
     #[inline(never)]
     fn fix_front(&mut self) {
-        let Some(packet) = self.transmit.front_mut() else {
+        let Some(packet) = self.transmit.front_packet_mut() else {
             return;
         };
         let strip_problem_info = !self.peer.request_problem_information
@@ -1405,7 +1461,7 @@ impl Session {
                 *q = VecDeque::new();
             }
         }
-        free(&mut self.transmit);
+        self.transmit.shrink_idle();
         free(&mut self.events);
         free(&mut self.out.queue);
         free(&mut self.out.inflight);
@@ -1460,6 +1516,7 @@ impl Session {
                     state: m.state,
                     message: None,
                     resend: false,
+                    unsent: false,
                 })
                 .collect(),
             queue: Vec::new(),

@@ -1698,3 +1698,51 @@ fn max_inflight_bytes_holds_messages_until_bytes_are_acknowledged() {
         .unwrap();
     assert_eq!(sent(drain(&mut big)), ["larger than the limit"]);
 }
+
+#[test]
+fn a_publish_acknowledged_before_it_is_polled_still_goes_out_in_order() {
+    // New PUBLISH packets wait in the transmit queue as markers and are built from their
+    // in-flight entry when polled. An acknowledgement that arrives first (a peer guessing
+    // identifiers) completes the flow as before, and the PUBLISH, with the topic alias it
+    // defines, still goes out in its place: before a DISCONNECT queued after it.
+    let props = ConnectProperties {
+        topic_alias_maximum: Some(5),
+        ..ConnectProperties::default()
+    };
+    let mut server = server_with(Config::default(), ProtocolVersion::V5, props);
+    let now = Instant::from_millis(0);
+    let a = server
+        .publish(now, msg("t", "a", QoS::AtLeastOnce))
+        .unwrap();
+    server
+        .publish(now, msg("t", "b", QoS::AtLeastOnce))
+        .unwrap();
+    server.handle_packet(now, Packet::PubAck(PubAck::new(pid(1))));
+    assert!(matches!(
+        server.poll_event(),
+        Some(Event::PublishCompleted { id, .. }) if id == a
+    ));
+    server.disconnect(Disconnect::new(ReasonCode::Success));
+    let sent = drain(&mut server);
+    let summary: Vec<String> = sent
+        .iter()
+        .map(|p| match p {
+            Packet::Publish(p) => format!(
+                "{} {:?} {} dup={}",
+                p.topic.as_str(),
+                p.topic_alias.map(|a| a.get()),
+                std::str::from_utf8(&p.payload).unwrap(),
+                p.dup
+            ),
+            other => other.packet_type().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "t Some(1) a dup=false",
+            " Some(1) b dup=false",
+            "DISCONNECT"
+        ]
+    );
+}
