@@ -1220,7 +1220,11 @@ impl Hub {
         let (db, loaded) = crate::store::open(&path)?;
         let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
         let max_epoch = loaded.max_epoch;
+        let upgrade = loaded.upgrade;
         let restored = self.restore(&path, &config, loaded)?;
+        if upgrade {
+            crate::store::finish_upgrade(&db, &path)?;
+        }
         let weak = Arc::downgrade(self);
         let resolve: crate::store::Resolver = Box::new(move |client: &ClientRef| {
             weak.upgrade()
@@ -1340,7 +1344,17 @@ impl Hub {
             return SessionWrite::Delete(client.0.lock().records.delete_all());
         };
         if !Arc::ptr_eq(&current.0, &client.0) {
-            return SessionWrite::Skip(client.0.lock().records.delete_all());
+            // Another session of this client identifier: a stored one writes its own record;
+            // one that is not stored (e.g. a clean start right after this session ended)
+            // never will, so this session's record goes now, with its messages (else it stayed
+            // behind, its message records deleted, and the next start refused it).
+            let current_stored = is_persistent(&current.0.lock());
+            let messages = client.0.lock().records.delete_all();
+            return if current_stored {
+                SessionWrite::Skip(messages)
+            } else {
+                SessionWrite::Delete(messages)
+            };
         }
         let subscriptions: Vec<StoredSubscription> = self
             .subscriptions_read()
@@ -1716,5 +1730,60 @@ impl Hub {
         let _state = client.as_ref().map(|c| c.0.lock());
         holding();
         panic!("injected fault while holding the broker's locks");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn connect(
+        hub: &Hub,
+        id: &str,
+        version: ProtocolVersion,
+        clean: bool,
+        expiry: u32,
+    ) -> ClientRef {
+        let config = hub.config();
+        let mut c = Connect {
+            protocol: version,
+            clean_start: clean,
+            client_id: MqttString::new(id).unwrap(),
+            ..Connect::default()
+        };
+        if version.is_v5() {
+            c.properties.session_expiry_interval = Some(expiry);
+        }
+        let listener = &config.listeners[0];
+        let accepted = hub
+            .connect(&c, 0, listener, "test", Role::Client)
+            .map_err(|refused| refused.reason_code)
+            .unwrap();
+        accepted.client
+    }
+
+    /// The store resolves a session that ended after another session of its client identifier
+    /// took its place: the ended one's record must go unless the newer one writes its own
+    /// (a stale record whose message records were deleted made the next start fail).
+    #[test]
+    fn an_ended_session_replaced_by_one_that_is_not_stored_deletes_its_record() {
+        let hub = Hub::new(Arc::new(Config::default()));
+        for (version, expiry, newer_stored) in [
+            (ProtocolVersion::V3_1_1, 0, false),
+            (ProtocolVersion::V5, 0, false),
+            (ProtocolVersion::V5, 3600, true),
+        ] {
+            let old = connect(&hub, "c", version, false, 3600);
+            old.0.lock().owner = None; // its connection ended
+            let new = connect(&hub, "c", version, true, expiry);
+            assert!(!Arc::ptr_eq(&old.0, &new.0));
+            match hub.session_record(&old) {
+                SessionWrite::Delete(_) => assert!(!newer_stored, "{version:?} {expiry}"),
+                SessionWrite::Skip(_) => assert!(newer_stored, "{version:?} {expiry}"),
+                SessionWrite::Put(..) => panic!("the ended session was written"),
+            }
+            new.0.lock().owner = None;
+        }
     }
 }

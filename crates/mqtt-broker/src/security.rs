@@ -137,7 +137,6 @@ impl AuthState {
             .is_none_or(|acl| acl.check(client_id, username, topic, Access::Write))
     }
 
-    /// Whether a client of listener `index` may subscribe to `filter` (without `$share/...`).
     /// `check_retain_source`: whether the publisher of a retained message may still write its
     /// topic.
     pub(crate) fn source_may_write(&self, source: &RetainSource, topic: &str) -> bool {
@@ -149,6 +148,7 @@ impl AuthState {
         )
     }
 
+    /// Whether a client of listener `index` may subscribe to `filter` (without `$share/...`).
     pub(crate) fn may_subscribe(
         &self,
         index: usize,

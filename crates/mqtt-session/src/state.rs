@@ -70,13 +70,14 @@ impl SessionState {
     /// [`crate::Session::snapshot_without_messages`]: into its in-flight entry if it has one,
     /// else into the queue. The queue is put in order by [`crate::Session::restore`]
     /// (identifiers increase in the order messages were queued).
+    ///
+    /// A message whose in-flight entry does not need it (past PUBREC, or already attached) is
+    /// ignored: queued again it would be a second delivery [MQTT-4.3.3-6].
     pub fn attach_message(&mut self, id: MessageId, message: Message, expires_at: Option<Instant>) {
-        if let Some(m) = self
-            .inflight
-            .iter_mut()
-            .find(|m| m.id == id && m.message.is_none() && m.state != OutState::AwaitingPubComp)
-        {
-            m.message = Some(message);
+        if let Some(m) = self.inflight.iter_mut().find(|m| m.id == id) {
+            if m.message.is_none() && m.state != OutState::AwaitingPubComp {
+                m.message = Some(message);
+            }
             return;
         }
         self.queue.push(Queued {

@@ -240,6 +240,28 @@ pub(crate) struct Loaded {
     pub(crate) sessions: Vec<LoadedSession>,
     /// The highest session epoch in the file.
     pub(crate) max_epoch: u64,
+    /// The file has the older format: [`finish_upgrade`] once it is restored.
+    pub(crate) upgrade: bool,
+}
+
+/// Marks a file of the older format, now restored, as the current one (see the module
+/// documentation: its records are read as they are).
+pub(crate) fn finish_upgrade(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let tx = db.begin_write().map_err(|e| open_err(e.to_string()))?;
+    tx.open_table(META)
+        .map_err(|e| open_err(e.to_string()))?
+        .insert("format", FORMAT_VERSION)
+        .map_err(|e| open_err(e.to_string()))?;
+    tx.commit().map_err(|e| open_err(e.to_string()))?;
+    info!(
+        "Persistence file {} upgraded from format version {UPGRADABLE_FORMAT} to {FORMAT_VERSION}.",
+        path.display()
+    );
+    Ok(())
 }
 
 /// A stored session and its message records.
@@ -327,6 +349,7 @@ pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
         }
     }
     let existed = path.exists();
+    let mut upgrade = false;
     if existed
         && std::fs::metadata(path)
             .map_err(|e| open_err(e.to_string()))?
@@ -350,14 +373,9 @@ pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
                 .map(|v| v.value());
             match found {
                 Some(v) if v == FORMAT_VERSION => {}
-                Some(UPGRADABLE_FORMAT) => {
-                    meta.insert("format", FORMAT_VERSION)
-                        .map_err(|e| open_err(e.to_string()))?;
-                    info!(
-                        "Persistence file {} upgraded from format version {UPGRADABLE_FORMAT} to {FORMAT_VERSION}.",
-                        path.display()
-                    );
-                }
+                // Marked as the new version only once it was restored (`finish_upgrade`): a
+                // start that fails leaves it to the version that wrote it.
+                Some(UPGRADABLE_FORMAT) => upgrade = true,
                 Some(v) => {
                     return Err(StoreError::Format {
                         path: path.to_path_buf(),
@@ -382,7 +400,10 @@ pub(crate) fn open(path: &Path) -> Result<(Database, Loaded), StoreError> {
         }
         tx.commit().map_err(|e| open_err(e.to_string()))?;
     }
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded {
+        upgrade,
+        ..Loaded::default()
+    };
     let rx = db.begin_read().map_err(|e| open_err(e.to_string()))?;
     let record_err = |what: &'static str, key: &str, reason: String| StoreError::Record {
         path: path.to_path_buf(),
@@ -851,7 +872,7 @@ impl Writer {
                     Err(e) => {
                         if closing {
                             error!(
-                                "Error: persistence file {} still refuses writes at shutdown:                                  {} changes are lost ({e}).",
+                                "Error: persistence file {} still refuses writes at shutdown: {} changes are lost ({e}).",
                                 self.path.display(),
                                 dirty.len()
                             );
@@ -1150,6 +1171,19 @@ mod tests {
             tx.commit().unwrap();
         }
         let (db, loaded) = open(&path).unwrap();
+        assert!(loaded.upgrade);
+        let format = |db: &Database| {
+            let rx = db.begin_read().unwrap();
+            let v = rx
+                .open_table(META)
+                .unwrap()
+                .get("format")
+                .unwrap()
+                .unwrap()
+                .value();
+            v
+        };
+        assert_eq!(format(&db), 1, "not marked before it is restored");
         assert_eq!(loaded.sessions.len(), 1);
         let s = &loaded.sessions[0];
         assert_eq!((s.client_id.as_str(), s.record.epoch), ("old", 0));
@@ -1162,9 +1196,8 @@ mod tests {
             .map(|h| h.message.payload.clone())
             .collect();
         assert_eq!(payloads, ["a", "b", "c"]);
-        let rx = db.begin_read().unwrap();
-        let format = rx.open_table(META).unwrap().get("format").unwrap().unwrap();
-        assert_eq!(format.value(), FORMAT_VERSION);
+        finish_upgrade(&db, &path).unwrap();
+        assert_eq!(format(&db), FORMAT_VERSION);
     }
 
     #[test]
