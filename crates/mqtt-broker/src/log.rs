@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -220,17 +220,25 @@ struct Destinations {
     stdout: bool,
     stderr: bool,
     file: Option<(PathBuf, Option<std::fs::File>)>,
-    /// Behind its own lock: sending may reconnect its socket.
-    syslog: Option<Mutex<Syslog>>,
+    /// The queue of the thread that writes to the system logger.
+    syslog: Option<Syslog>,
     topic: bool,
 }
 
 /// The system log's socket, as syslog(3) uses it.
 const SYSLOG_SOCKET: &str = "/dev/log";
 
-/// How long a line waits for a system logger that does not read (then it is dropped): the
-/// broker's threads must not hang on it.
+/// How long the syslog thread waits for a system logger that does not read (then the line is
+/// dropped, and the socket kept).
 const SYSLOG_SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many lines may wait for the syslog thread; past that, lines are not sent to the system
+/// logger (they still reach the other destinations).
+const SYSLOG_QUEUE: usize = 1024;
+
+/// How long the syslog thread waits before trying again to reach a system logger it could not
+/// connect to (meanwhile, lines are dropped).
+const SYSLOG_RETRY: Duration = Duration::from_secs(1);
 
 /// `log_dest syslog`: each line is one datagram on the system log's socket, in the format
 /// glibc's syslog(3) sends (what Mosquitto's `openlog("mosquitto", LOG_PID, facility)` gives),
@@ -239,29 +247,36 @@ const SYSLOG_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// Written here rather than through libc's syslog(3) (which this crate's `forbid(unsafe_code)`
 /// and its fixed socket path rule out) or the `syslog` crate (UTC timestamps, no reconnection):
 /// the format is one line, and the socket path can be pointed elsewhere by the tests.
+///
+/// The lines go through a bounded queue to a thread of their own, which does the (blocking)
+/// sending: a logging thread, which may hold the broker's locks, never waits for the system
+/// logger; when the queue is full the line is dropped, as the system logger itself does when
+/// it cannot keep up.
 #[derive(Debug)]
 struct Syslog {
-    path: PathBuf,
     /// `log_facility` as a syslog facility code: 3 (daemon) or 16-23 (local0-7).
     facility: u8,
-    /// Connected on first use, and again after a failed send (the logger restarted).
-    socket: Option<std::os::unix::net::UnixDatagram>,
+    /// The datagrams for the thread; the thread ends when this is dropped.
+    queue: std::sync::mpsc::SyncSender<Vec<u8>>,
 }
 
 impl Syslog {
-    fn new(path: PathBuf, facility: u8) -> Self {
-        Syslog {
+    /// Starts the thread that sends to the socket at `path`; `None` (said on stderr) if no
+    /// thread can be started.
+    fn start(path: PathBuf, facility: u8) -> Option<Self> {
+        let (queue, datagrams) = std::sync::mpsc::sync_channel(SYSLOG_QUEUE);
+        let writer = SyslogWriter {
             path,
-            facility,
             socket: None,
-        }
-    }
-
-    fn connect(&self) -> std::io::Result<std::os::unix::net::UnixDatagram> {
-        let socket = std::os::unix::net::UnixDatagram::unbound()?;
-        socket.connect(&self.path)?;
-        socket.set_write_timeout(Some(SYSLOG_SEND_TIMEOUT))?;
-        Ok(socket)
+            retry_at: None,
+            warned: false,
+        };
+        std::thread::Builder::new()
+            .name("syslog".to_owned())
+            .spawn(move || writer.run(&datagrams))
+            .map_err(|e| eprintln!("Error: Unable to start the syslog thread: {e}"))
+            .ok()?;
+        Some(Syslog { facility, queue })
     }
 
     /// The datagram of `line` (without its newline).
@@ -277,18 +292,86 @@ impl Syslog {
         out
     }
 
-    /// Sends a line; a line the system logger cannot take is dropped (as syslog(3) does).
-    fn send(&mut self, severity: u8, line: &[u8]) {
-        let datagram = self.datagram(severity, line);
+    /// Queues a line for the system logger; never waits (a line that finds the queue full is
+    /// dropped).
+    fn send(&self, severity: u8, line: &[u8]) {
+        let _ = self.queue.try_send(self.datagram(severity, line));
+    }
+}
+
+/// The syslog thread's side: the socket, connected on first use and again when the logger
+/// went away (it restarted).
+struct SyslogWriter {
+    path: PathBuf,
+    socket: Option<std::os::unix::net::UnixDatagram>,
+    /// After a failed connection, no new attempt before this.
+    retry_at: Option<std::time::Instant>,
+    /// The logger's absence was said on stderr.
+    warned: bool,
+}
+
+impl SyslogWriter {
+    fn run(mut self, datagrams: &std::sync::mpsc::Receiver<Vec<u8>>) {
+        while let Ok(datagram) = datagrams.recv() {
+            self.send(&datagram);
+        }
+    }
+
+    /// Whether a socket is connected (connecting it if need be, at most once per
+    /// [`SYSLOG_RETRY`]).
+    fn connect(&mut self) -> bool {
+        if self.socket.is_some() {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if self.retry_at.is_some_and(|at| now < at) {
+            return false;
+        }
+        let connected = std::os::unix::net::UnixDatagram::unbound().and_then(|socket| {
+            socket.connect(&self.path)?;
+            socket.set_write_timeout(Some(SYSLOG_SEND_TIMEOUT))?;
+            Ok(socket)
+        });
+        match connected {
+            Ok(socket) => {
+                self.socket = Some(socket);
+                self.retry_at = None;
+                true
+            }
+            Err(e) => {
+                if !self.warned {
+                    self.warned = true;
+                    eprintln!(
+                        "Warning: Unable to reach the system logger at {}: {e}; log lines for syslog are dropped until it can be reached.",
+                        self.path.display()
+                    );
+                }
+                self.retry_at = now.checked_add(SYSLOG_RETRY);
+                false
+            }
+        }
+    }
+
+    /// Sends a datagram; one the system logger cannot take is dropped (as syslog(3) does).
+    fn send(&mut self, datagram: &[u8]) {
         // One retry on a fresh socket: the logger may have restarted since the last line.
         for _ in 0..2 {
-            if self.socket.is_none() {
-                self.socket = self.connect().ok();
+            if !self.connect() {
+                return;
             }
-            match &self.socket {
-                Some(socket) if socket.send(&datagram).is_ok() => return,
-                Some(_) => self.socket = None,
-                None => return,
+            let Some(socket) = &self.socket else { return };
+            match socket.send(datagram) {
+                Ok(_) => return,
+                // A logger that does not keep up: this line is dropped, the socket kept.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return
+                }
+                Err(_) => self.socket = None,
             }
         }
     }
@@ -356,17 +439,13 @@ impl Sinks {
             ..Destinations::default()
         };
         let mut file = None;
+        let mut wanted_syslog = None;
         for dest in &config.log.dest {
             match dest {
                 LogDest::Stdout => wanted.stdout = true,
                 LogDest::Stderr => wanted.stderr = true,
                 LogDest::File(path) => file = Some(path.clone()),
-                LogDest::Syslog => {
-                    wanted.syslog = Some(Mutex::new(Syslog::new(
-                        self.syslog_path.clone(),
-                        config.log.facility.code(),
-                    )))
-                }
+                LogDest::Syslog => wanted_syslog = Some(config.log.facility.code()),
                 LogDest::Topic => wanted.topic = true,
                 LogDest::None => {}
                 // DLT (automotive) is not supported: fall back to stderr so that nothing is lost
@@ -375,15 +454,15 @@ impl Sinks {
             }
         }
         let mut current = self.destinations.write().unwrap_or_else(|p| p.into_inner());
-        // An open syslog socket stays open.
-        if let (Some(wanted), Some(open)) = (&mut wanted.syslog, &mut current.syslog) {
-            let wanted = wanted.get_mut().unwrap_or_else(|p| p.into_inner());
-            wanted.socket = open
-                .get_mut()
-                .unwrap_or_else(|p| p.into_inner())
-                .socket
-                .take();
-        }
+        // A running syslog thread (and its open socket) stays, with the new facility.
+        wanted.syslog = match (wanted_syslog, current.syslog.take()) {
+            (Some(facility), Some(running)) => Some(Syslog {
+                facility,
+                queue: running.queue,
+            }),
+            (Some(facility), None) => Syslog::start(self.syslog_path.clone(), facility),
+            (None, _) => None,
+        };
         wanted.file = match (file, current.file.take()) {
             (Some(path), Some((open_path, handle))) if path == open_path => Some((path, handle)),
             (Some(path), _) => {
@@ -420,10 +499,7 @@ impl Sinks {
         }
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         if let Some(syslog) = &current.syslog {
-            syslog
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .send(kind.syslog_severity(), text);
+            syslog.send(kind.syslog_severity(), text);
         }
         if current.topic && !PUBLISHING_LOG.with(Cell::get) {
             if let (Some(topic), Some(queue)) = (kind.topic(), self.topic.get()) {
@@ -788,6 +864,63 @@ mod tests {
             got.starts_with("<28>") && got.ends_with("]: again"),
             "{got}"
         );
+    }
+
+    #[test]
+    fn a_system_logger_that_does_not_read_does_not_hold_up_the_logging_thread() {
+        let dir = test_support::TempDir::new("log-syslog-stuck");
+        let (path, logger) = fake_syslog(dir.path());
+        let sinks = Arc::new(Sinks {
+            syslog_path: path,
+            ..Sinks::default()
+        });
+        sinks.set(&config("log_dest syslog\n"), LogTypes::ALL);
+        // Far more lines than the logger's socket and the queue hold: sent synchronously,
+        // with a wait on each line the logger does not take, this would take many minutes.
+        const LINES: usize = 20 * SYSLOG_QUEUE;
+        let (done, finished) = std::sync::mpsc::channel();
+        let s = sinks.clone();
+        std::thread::spawn(move || {
+            let subscriber = subscriber(
+                LevelFilter::DEBUG,
+                &s,
+                &MosquittoFormat::new(Timestamp::None),
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                for i in 0..LINES {
+                    tracing::warn!("line {i}");
+                }
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("logging waited for the system logger");
+        // The lines came in order, from the first; those the logger could not take were
+        // dropped. Once it reads again, new lines reach it.
+        let subscriber = subscriber(
+            LevelFilter::DEBUG,
+            &sinks,
+            &MosquittoFormat::new(Timestamp::None),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(received(&logger).ends_with("]: line 0"));
+            let mut lines = 1;
+            let mut last = 0;
+            loop {
+                tracing::warn!("after");
+                let got = received(&logger);
+                if got.ends_with("]: after") {
+                    break;
+                }
+                let (_, n) = got.rsplit_once("]: line ").unwrap();
+                let n: usize = n.parse().unwrap();
+                assert!(n > last, "{got} after line {last}");
+                last = n;
+                lines += 1;
+                assert!(lines < LINES, "every line was kept, none dropped");
+            }
+        });
     }
 
     #[test]

@@ -13,10 +13,11 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::net::TcpStream as StdTcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,7 +98,10 @@ fn wait_for_port(port: u16) {
 
 /// A TCP relay in front of a broker, which can fail like a network: `cut` drops every relayed
 /// connection, `set_down` refuses new ones, and `swallow_pubcomp` throws away the PUBCOMP
-/// packets the broker sends (so that a QoS 2 flow is cut just before its end).
+/// packets the broker sends (so that a QoS 2 flow is cut just before its end). `hold` gathers
+/// the broker's next PUBLISH packets and passes them on in one write (a burst), and then ends
+/// that direction (FIN): the client gets the burst and the end of the connection together,
+/// while what it sends still reaches the broker.
 struct Relay {
     port: u16,
     state: Arc<RelayState>,
@@ -111,6 +115,8 @@ struct RelayState {
     swallow_pubcomp: AtomicBool,
     /// Told each time a PUBCOMP was thrown away.
     swallowed: Notify,
+    /// How many more PUBLISH packets from the broker to gather before passing them on at once.
+    hold: AtomicUsize,
 }
 
 impl Relay {
@@ -137,6 +143,7 @@ impl Relay {
                     // Whole packets, so that PUBCOMPs can be picked out.
                     let mut buf = Vec::new();
                     let mut chunk = vec![0u8; 16 * 1024];
+                    let mut held = Vec::new();
                     loop {
                         let n = match sr.read(&mut chunk).await {
                             Ok(0) | Err(_) => return,
@@ -147,6 +154,15 @@ impl Relay {
                             let packet: Vec<u8> = buf.drain(..len).collect();
                             if packet[0] == 0x70 && s2.swallow_pubcomp.load(Ordering::SeqCst) {
                                 s2.swallowed.notify_one();
+                                continue;
+                            }
+                            if packet[0] & 0xF0 == 0x30 && s2.hold.load(Ordering::SeqCst) > 0 {
+                                held.extend_from_slice(&packet);
+                                if s2.hold.fetch_sub(1, Ordering::SeqCst) == 1 {
+                                    let _ = cw.write_all(&held).await;
+                                    let _ = cw.shutdown().await;
+                                    return;
+                                }
                                 continue;
                             }
                             if cw.write_all(&packet).await.is_err() {
@@ -501,6 +517,65 @@ async fn qos_1_messages_published_while_the_remote_is_down_are_delivered_after_r
         ("qd/while-down", "kept", QoS::AtLeastOnce)
     );
     ours.stop().await;
+}
+
+/// The remote broker's QoS 1 messages reach the bridge in one burst that ends the connection
+/// (`Relay::hold`): every one must arrive here, none left behind in the bridge's client when
+/// the connection ends, none acknowledged to the remote broker (which then forgets it) before
+/// it is published here. `extra` is the bridge's configuration beyond its address.
+async fn burst_then_drop(id: &str, addresses: usize, extra: &str) {
+    const BURST: usize = 300;
+    let remote = Remote::start(
+        free_port(),
+        "max_inflight_messages 0\nmax_queued_messages 0\n",
+    );
+    let relay = Relay::start(remote.port).await;
+    let address = vec![format!("127.0.0.1:{}", relay.port); addresses].join(" ");
+    let ours = broker_with(&format!(
+        "connection m\naddress {address}\nremote_clientid {id}\nrestart_timeout 1\n\
+         topic burst/# in 1\n{extra}"
+    ))
+    .await;
+    let port = ours.addr.port();
+    let _state = state(port, id, "1").await;
+    let (_ls, mut local_sub) = subscriber(port, "burst/#", QoS::AtLeastOnce).await;
+    relay.state.hold.store(BURST, Ordering::SeqCst);
+    let (remote_pub, _) = client(remote.port, ProtocolVersion::V3_1_1).await;
+    for i in 0..BURST {
+        publish(
+            &remote_pub,
+            &format!("burst/{i}"),
+            &i.to_string(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    }
+    // Each one at least once (one published here but not yet acknowledged when the connection
+    // dropped may come again).
+    let mut seen = HashSet::new();
+    while seen.len() < BURST {
+        let m = tokio::time::timeout(WAIT, local_sub.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {BURST} messages arrived", seen.len()))
+            .expect("connection closed");
+        seen.insert(text(&m).to_owned());
+    }
+    ours.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_from_a_remote_that_keeps_the_session_all_arrives_when_the_connection_drops() {
+    // Two addresses: the client does not reconnect by itself, the connection ends. The remote
+    // broker sends again, on the next connection, what the bridge had not acknowledged.
+    burst_then_drop("br-burst-kept", 2, "").await;
+}
+
+#[tokio::test]
+async fn a_burst_from_a_remote_that_forgets_the_session_all_arrives_when_the_connection_drops() {
+    // cleansession true: the remote broker forgets what the bridge had not acknowledged; the
+    // bridge publishes what it received before it lets its client go.
+    burst_then_drop("br-burst-clean", 1, "cleansession true\n").await;
 }
 
 #[tokio::test]

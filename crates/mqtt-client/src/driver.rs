@@ -9,7 +9,7 @@ use mqtt_codec::{
     ConnAck, Decoder, Disconnect, PacketId, ReasonCode, SubAck, SubscribeProperties,
     SubscriptionOptions, TopicFilter, UnsubAck, UnsubscribeProperties,
 };
-use mqtt_session::{Event, Instant, Message, MessageId, Session};
+use mqtt_session::{Event, InboundAck, Instant, Message, MessageId, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -44,6 +44,13 @@ pub(crate) enum Command {
     },
 }
 
+/// A received message as handed to the application: with manual acks, the token that
+/// acknowledges a QoS 1 or 2 message.
+pub(crate) type Delivered = (Message, Option<InboundAck>);
+
+/// The application acknowledges a received message (manual acks), with this reason code.
+pub(crate) type AckRequest = (InboundAck, ReasonCode);
+
 /// Commands waiting in the channel; the application's `publish` waits when it is full.
 const COMMAND_BUFFER: usize = 64;
 
@@ -56,7 +63,8 @@ const QUEUE_HIGH_WATER: usize = 1024;
 
 type Started = (
     mpsc::Sender<Command>,
-    mpsc::Receiver<Message>,
+    mpsc::UnboundedSender<AckRequest>,
+    mpsc::Receiver<Delivered>,
     watch::Receiver<Option<Arc<ClientError>>>,
     oneshot::Receiver<Result<Box<ConnAck>, ClientError>>,
     watch::Receiver<bool>,
@@ -67,13 +75,16 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
     let stream = transport::open(&options).await?;
     let (reader, writer) = tokio::io::split(stream);
     let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
+    let (acks_tx, acks) = mpsc::unbounded_channel();
     let (messages, messages_rx) = mpsc::channel(options.message_buffer.max(1));
     let (closed_tx, closed_rx) = watch::channel(None);
     let (connected_tx, connected_rx) = oneshot::channel();
     // Whether the connection is up (see `Client::connection_status`); true once the first
     // CONNACK has been received, which is when the application gets its `Client`.
     let (online, online_rx) = watch::channel(true);
-    let mut session = Session::new_client(options.session.clone());
+    let mut config = options.session.clone();
+    config.manual_acks = options.manual_acks;
+    let mut session = Session::new_client(config);
     let decoder = new_decoder(&options);
     let clock = tokio::time::Instant::now();
     let reconnect = options.reconnect.map(|policy| Reconnector {
@@ -91,6 +102,9 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
         write_buf: BytesMut::with_capacity(8 * 1024),
         clock,
         commands,
+        acks,
+        acks_open: true,
+        held_acks: Vec::new(),
         messages,
         backlog: VecDeque::new(),
         connected: Some(connected_tx),
@@ -110,7 +124,14 @@ pub(crate) async fn start(options: ClientOptions) -> Result<Started, ClientError
         // Receivers may all be gone; nobody is left to tell then.
         let _ = closed_tx.send(reason.map(Arc::new));
     });
-    Ok((commands_tx, messages_rx, closed_rx, connected_rx, online_rx))
+    Ok((
+        commands_tx,
+        acks_tx,
+        messages_rx,
+        closed_rx,
+        connected_rx,
+        online_rx,
+    ))
 }
 
 struct Driver {
@@ -122,11 +143,19 @@ struct Driver {
     write_buf: BytesMut,
     clock: tokio::time::Instant,
     commands: mpsc::Receiver<Command>,
-    messages: mpsc::Sender<Message>,
+    /// The application's acknowledgements of received messages (manual acks).
+    acks: mpsc::UnboundedReceiver<AckRequest>,
+    /// False once every sender of `acks` is gone.
+    acks_open: bool,
+    /// Acknowledgements made while the connection is down: applied once the session has
+    /// resumed, so that the server's re-sent PUBLISH finds the message still awaiting its
+    /// acknowledgement (and it is not delivered twice).
+    held_acks: Vec<AckRequest>,
+    messages: mpsc::Sender<Delivered>,
     /// Messages received but not yet taken by the application: while any wait, the driver
     /// stops reading the socket, so a slow application slows the server instead of growing
     /// memory.
-    backlog: VecDeque<Message>,
+    backlog: VecDeque<Delivered>,
     connected: Option<Reply<Box<ConnAck>>>,
     publishes: HashMap<MessageId, Reply<PublishOutcome>>,
     subscribes: HashMap<PacketId, PendingSubscribe>,
@@ -177,6 +206,7 @@ struct Reconnector {
 enum Step {
     Read(std::io::Result<usize>),
     Command(Option<Command>),
+    Ack(Option<AckRequest>),
     Delivered,
     Timeout,
 }
@@ -241,6 +271,7 @@ impl Driver {
             let step = tokio::select! {
                 read = self.reader.read_buf(&mut self.read_buf), if reading => Step::Read(read),
                 command = self.commands.recv(), if take_commands => Step::Command(command),
+                ack = self.acks.recv(), if self.acks_open => Step::Ack(ack),
                 permit = self.messages.reserve(), if !self.backlog.is_empty() => {
                     match permit {
                         Ok(permit) => {
@@ -285,6 +316,13 @@ impl Driver {
                     let (done, _) = oneshot::channel();
                     self.disconnecting = Some(done);
                 }
+                Step::Ack(Some(ack)) => {
+                    self.ack(ack);
+                    while let Ok(ack) = self.acks.try_recv() {
+                        self.ack(ack);
+                    }
+                }
+                Step::Ack(None) => self.acks_open = false,
                 Step::Delivered => {}
                 Step::Timeout => {
                     if self
@@ -316,6 +354,16 @@ impl Driver {
             self.session.handle_packet(now, packet);
         }
         Ok(())
+    }
+
+    /// The application acknowledges a received message: sent now if the session is
+    /// connected, else once it has resumed.
+    fn ack(&mut self, (ack, reason_code): AckRequest) {
+        if *self.online.borrow() && self.connack_deadline.is_none() {
+            self.session.ack(ack, reason_code);
+        } else {
+            self.held_acks.push((ack, reason_code));
+        }
     }
 
     fn command(&mut self, command: Command) {
@@ -370,6 +418,10 @@ impl Driver {
                 }
             },
             Command::Disconnect { disconnect, done } => {
+                // Acknowledgements made before `disconnect` was called leave before it.
+                while let Ok(ack) = self.acks.try_recv() {
+                    self.ack(ack);
+                }
                 self.session.disconnect(disconnect);
                 self.disconnecting = Some(done);
             }
@@ -397,7 +449,7 @@ impl Driver {
                     }
                     return Some(Some(e));
                 }
-                Event::Message { message, .. } => self.deliver(message),
+                Event::Message { message, ack } => self.deliver((message, ack)),
                 Event::PublishCompleted { id, reason_code } => {
                     if let Some(done) = self.publishes.remove(&id) {
                         let _ = done.send(Ok(PublishOutcome { reason_code }));
@@ -518,6 +570,10 @@ impl Driver {
         for command in std::mem::take(&mut self.deferred) {
             self.command(command);
         }
+        // Tokens of a session the server discarded match nothing: the session ignores them.
+        for (ack, reason_code) in std::mem::take(&mut self.held_acks) {
+            self.session.ack(ack, reason_code);
+        }
     }
 
     /// After losing the connection: waits, reopens the transport and sends CONNECT, until that
@@ -548,6 +604,13 @@ impl Driver {
                 let command = tokio::select! {
                     _ = sleep_until(wake) => break,
                     command = self.commands.recv(), if take_commands => command,
+                    ack = self.acks.recv(), if self.acks_open => {
+                        match ack {
+                            Some(ack) => self.held_acks.push(ack),
+                            None => self.acks_open = false,
+                        }
+                        continue;
+                    }
                 };
                 match command {
                     // Every handle is gone, or the application disconnects: nothing to send.
@@ -598,7 +661,7 @@ impl Driver {
         }
     }
 
-    fn deliver(&mut self, message: Message) {
+    fn deliver(&mut self, message: Delivered) {
         if !self.backlog.is_empty() {
             self.backlog.push_back(message);
             return;

@@ -28,6 +28,11 @@
 //! # }
 //! ```
 //!
+//! By default a received QoS 1 or 2 message is acknowledged as soon as it arrives. With
+//! [`ClientOptions::manual_acks`] the application acknowledges it with [`Client::ack`] once it
+//! is safe (see there for an example): [`Messages::recv_with_ack`] gives each message with its
+//! [`AckToken`].
+//!
 //! Transports, in layers: TCP (directly or through a SOCKS5 proxy, [`Socks5Proxy`]) or a
 //! Unix-domain socket ([`Transport`]), then optionally TLS with rustls ([`TlsOptions`]), then
 //! optionally WebSocket ([`WebSocketOptions`]): `mqtt`, `mqtts`, `ws` and `wss` as Mosquitto
@@ -40,7 +45,7 @@ mod observe;
 mod options;
 mod transport;
 
-pub use client::{connect, Client, Delivery, Messages, PublishOutcome};
+pub use client::{connect, AckToken, Client, Delivery, Messages, PublishOutcome};
 pub use error::{ClientError, ProxyErrorKind};
 pub use observe::{Direction, PacketObserver};
 pub use options::{ClientOptions, Reconnect, Transport};

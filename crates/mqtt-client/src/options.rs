@@ -62,6 +62,16 @@ pub struct ClientOptions {
     /// Reconnect automatically when an established connection is lost; `None` (the default)
     /// ends the client instead.
     pub reconnect: Option<Reconnect>,
+    /// Leave the acknowledgement of received QoS 1 and 2 messages to the application (false by
+    /// default: the client sends PUBACK or PUBREC as soon as a message arrives, before the
+    /// application has seen it). With manual acks, [`crate::Messages::recv_with_ack`] hands
+    /// out each message with an [`crate::AckToken`], and the PUBACK or PUBREC leaves only when
+    /// the application passes it to [`crate::Client::ack`], e.g. once the message is stored:
+    /// if the application or the connection fails first, the server still holds the message
+    /// and sends it again to a connection that resumes the session. A message the application
+    /// never takes from [`crate::Messages`] is never acknowledged. (This sets
+    /// [`mqtt_session::Config::manual_acks`] of [`ClientOptions::session`].)
+    pub manual_acks: bool,
 }
 
 /// How to reconnect after losing an established connection.
@@ -136,6 +146,7 @@ impl ClientOptions {
             proxy: None,
             observer: None,
             reconnect: None,
+            manual_acks: false,
         }
     }
 

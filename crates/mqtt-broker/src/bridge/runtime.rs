@@ -2,11 +2,14 @@
 //! with backoff), attaches the bridge's session in this broker, and carries messages both ways
 //! until the connection is lost or the server shuts down.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_client::{ClientError, ClientOptions, Messages, Reconnect, TlsOptions};
+use mqtt_client::{AckToken, ClientError, ClientOptions, Messages, Reconnect, TlsOptions};
 use mqtt_codec::{
     Connect, LastWill, MqttString, Packet, PacketId, ProtocolVersion, PubAck, PubComp, PubRec,
     Publish, QoS, ReasonCode, RetainHandling, SubscribeProperties, SubscriptionOptions,
@@ -15,6 +18,7 @@ use mqtt_codec::{
 use mqtt_session::Message;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
 use super::config::{Bridge, BridgeAddress, RestartTimeout, StartType};
@@ -26,8 +30,13 @@ use crate::hub::{Ending, Hub};
 
 /// How long to wait for the TCP (and TLS) connection and the CONNACK.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long the last messages (the `0` notification, DISCONNECT) may take at shutdown.
+/// How long the last messages (the `0` notification, DISCONNECT) may take at shutdown, and the
+/// store's commit of the last messages from the remote broker before they are acknowledged.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the remote broker may take to answer the SUBSCRIBE or the `1` notification, and
+/// the client to take a message to forward (its queue full): past that the connection is
+/// deemed stalled, and closed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// While connected to a secondary address without `round_robin`, how often the main address is
 /// probed (Mosquitto checks it periodically too).
 const PRIMARY_PROBE: Duration = Duration::from_secs(5);
@@ -48,6 +57,7 @@ pub(crate) async fn run(hub: Arc<Hub>, bridge: Bridge, mut shutdown: watch::Rece
         private_refused: false,
         backoff: None,
         notified: AtomicU8::new(NOT_NOTIFIED),
+        local_refusal_warned: AtomicBool::new(false),
     };
     // Messages for the bridge queue in its session from the start, before the first
     // connection (unless it starts clean each time anyway).
@@ -99,6 +109,110 @@ enum Outcome {
     Lost,
 }
 
+/// Why [`Runner::relay`] stopped carrying messages.
+enum Exit {
+    /// The server is shutting down; the connection still works.
+    Shutdown,
+    /// The main address is reachable again; the connection still works.
+    MainBack,
+    /// The connection still works, but cannot be used: it stalled, or the local session was
+    /// taken over.
+    Stalled,
+    /// The connection is gone.
+    Lost,
+}
+
+/// A wait under way, polled in place by a `select!` branch: a store commit, the probe of the
+/// main address.
+type Waiting = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// The acknowledgements to the remote broker of its QoS 1 and 2 messages once they are
+/// published here, in the order of the messages: with `persistence_sync ack`, each waits until
+/// the store has committed what publishing its message changed, so that an acknowledged
+/// message survives a crash of this broker.
+struct Acks {
+    hub: Arc<Hub>,
+    queue: VecDeque<AckToken>,
+    /// The latest store change of the queued messages.
+    seq: u64,
+    /// The wait for the commit that covers the first `.0` acknowledgements.
+    wait: Option<(usize, Waiting)>,
+}
+
+impl Acks {
+    fn new(hub: Arc<Hub>) -> Self {
+        Acks {
+            hub,
+            queue: VecDeque::new(),
+            seq: 0,
+            wait: None,
+        }
+    }
+
+    /// A message was published here, with the store change `seq` (0: none to wait for).
+    fn push(&mut self, client: &mqtt_client::Client, seq: u64, token: AckToken) {
+        if seq == 0 && self.queue.is_empty() {
+            // An ended client cannot acknowledge: the remote broker sends the message again
+            // to a resumed session, or forgets it with its session.
+            let _ = client.ack(token);
+            return;
+        }
+        self.queue.push_back(token);
+        self.seq = self.seq.max(seq);
+        self.start();
+    }
+
+    fn start(&mut self) {
+        if self.wait.is_none() && !self.queue.is_empty() {
+            let (hub, seq) = (self.hub.clone(), self.seq);
+            self.wait = Some((
+                self.queue.len(),
+                Box::pin(async move { hub.store_barrier(seq).await }),
+            ));
+        }
+    }
+
+    fn waiting(&self) -> bool {
+        self.wait.is_some()
+    }
+
+    /// Resolves when the commit waited for is done (cancel safe: the wait stays in place);
+    /// hand the result to [`Acks::release`]. Never resolves while nothing is waited for.
+    async fn committed(&mut self) -> (usize, bool) {
+        match &mut self.wait {
+            Some((n, wait)) => (*n, wait.await),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Acknowledges the first `n` messages if their changes are durable (`ok`); otherwise they
+    /// stay unacknowledged, for the remote broker to send again.
+    fn release(&mut self, client: &mqtt_client::Client, n: usize, ok: bool) {
+        self.wait = None;
+        let n = n.min(self.queue.len());
+        for token in self.queue.drain(..n) {
+            if ok {
+                let _ = client.ack(token);
+            }
+        }
+        if !ok {
+            warn!("Warning: messages from the remote broker could not be made durable; not acknowledged.");
+        }
+        self.start();
+    }
+
+    /// Waits (at most `limit`) for the pending commits and sends their acknowledgements.
+    async fn flush(&mut self, client: &mqtt_client::Client, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.waiting() {
+            match tokio::time::timeout_at(deadline, self.committed()).await {
+                Ok((n, ok)) => self.release(client, n, ok),
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 /// The bridge's session in this broker, attached (owned) by the bridge.
 struct Local {
     client: ClientRef,
@@ -127,6 +241,9 @@ struct Runner {
     /// published once (the loss of a connection is seen both by the client and by the task).
     /// [`NOT_NOTIFIED`] or `up as u8`; atomic only so that `&Runner` may cross an `.await`.
     notified: AtomicU8,
+    /// This broker refused some of the local subscriptions and it was said (once per
+    /// connection).
+    local_refusal_warned: AtomicBool,
 }
 
 impl Runner {
@@ -179,6 +296,10 @@ impl Runner {
         let mut options =
             ClientOptions::tcp(address.host.clone(), address.port).version(b.protocol);
         options.connect_timeout = CONNECT_TIMEOUT;
+        // A message from the remote broker is acknowledged once it is published here (and
+        // stored): until then the remote broker holds it, and sends it again to a resumed
+        // session if the connection ends first.
+        options.manual_acks = true;
         options.bind_address = b.bind_address.clone();
         options.nodelay = true;
         let connect = &mut options.connect;
@@ -289,13 +410,15 @@ impl Runner {
             .await;
         self.notify_local(false);
         self.detach_local(&local);
+        self.local_refusal_warned.store(false, Ordering::Relaxed);
         if matches!(outcome, Outcome::Lost) {
             self.next_address();
         }
         outcome
     }
 
-    /// Carries messages both ways until the connection ends.
+    /// Carries messages both ways until the connection ends; then takes in what the remote
+    /// broker sent that is still waiting in `messages`.
     async fn serve(
         &mut self,
         client: &mqtt_client::Client,
@@ -304,68 +427,190 @@ impl Runner {
         address: &BridgeAddress,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
+        let mut acks = Acks::new(self.hub.clone());
+        let exit = self
+            .relay(client, &mut messages, &mut acks, local, address, shutdown)
+            .await;
+        let outcome = match exit {
+            Exit::Lost => Outcome::Lost,
+            Exit::Shutdown | Exit::MainBack | Exit::Stalled => {
+                // The connection still carries acknowledgements: what the remote broker sent
+                // is published here and acknowledged before the bridge disconnects.
+                self.take_in(client, &mut messages, &mut acks, local);
+                acks.flush(client, CLOSE_TIMEOUT).await;
+                match exit {
+                    Exit::MainBack => {
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, client.disconnect()).await;
+                        self.address = 0;
+                        Outcome::RetryNow
+                    }
+                    Exit::Shutdown => {
+                        self.close(client).await;
+                        Outcome::Shutdown
+                    }
+                    _ => {
+                        self.close(client).await;
+                        Outcome::Lost
+                    }
+                }
+            }
+        };
+        self.leave_in(&mut messages, local);
+        outcome
+    }
+
+    /// Messages from the remote broker waiting in `messages` while the connection still works:
+    /// published here, acknowledged (through `acks`).
+    fn take_in(
+        &self,
+        client: &mqtt_client::Client,
+        messages: &mut Messages,
+        acks: &mut Acks,
+        local: &Local,
+    ) {
+        while let Some((message, ack)) = messages.try_recv_with_ack() {
+            let seq = self.bring_in(local, message);
+            if let Some(ack) = ack {
+                acks.push(client, seq, ack);
+            }
+        }
+    }
+
+    /// Messages from the remote broker still waiting in `messages` once the connection is
+    /// gone: they can no longer be acknowledged. With `cleansession false` the remote broker
+    /// keeps them in the bridge's session and sends them again on the next connection, so the
+    /// QoS 1 and 2 ones are left to it (published now, they would come twice); with
+    /// `cleansession true` it forgets them with the session, so they are published now. QoS 0
+    /// messages are published either way.
+    fn leave_in(&self, messages: &mut Messages, local: &Local) {
+        let resent = !self.bridge.clean_session;
+        while let Some((message, ack)) = messages.try_recv_with_ack() {
+            if ack.is_some() && resent {
+                continue;
+            }
+            self.bring_in(local, message);
+        }
+    }
+
+    /// Carries messages both ways until the connection ends, the server shuts down, or the
+    /// main address is back.
+    async fn relay(
+        &mut self,
+        client: &mqtt_client::Client,
+        messages: &mut Messages,
+        acks: &mut Acks,
+        local: &Local,
+        address: &BridgeAddress,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Exit {
         let name = self.bridge.name.clone();
-        if let Err(e) = self.subscribe_remote(client).await {
-            warn!("Warning: Bridge {name}: subscribing on {address} failed: {e}.");
-            return Outcome::Lost;
+        let subscribed = tokio::select! {
+            r = tokio::time::timeout(REQUEST_TIMEOUT, self.subscribe_remote(client)) => r,
+            _ = shutdown.changed() => return Exit::Shutdown,
+        };
+        match subscribed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!("Warning: Bridge {name}: subscribing on {address} failed: {e}.");
+                return Exit::Lost;
+            }
+            Err(_) => {
+                warn!("Warning: Bridge {name}: {address} did not answer the subscription in time.");
+                return Exit::Stalled;
+            }
         }
         self.notify_local(true);
         if self.bridge.notifications && !self.bridge.notifications_local_only {
-            if let Err(e) = self.notify_remote(client, true).await {
-                warn!("Warning: Bridge {name}: {e}.");
-                return Outcome::Lost;
+            let notified = tokio::select! {
+                r = tokio::time::timeout(REQUEST_TIMEOUT, self.notify_remote(client, true)) => r,
+                _ = shutdown.changed() => return Exit::Shutdown,
+            };
+            match notified {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    warn!("Warning: Bridge {name}: {e}.");
+                    return Exit::Lost;
+                }
+                Err(_) => {
+                    warn!("Warning: Bridge {name}: {address} did not acknowledge the notification in time.");
+                    return Exit::Stalled;
+                }
             }
         }
         let mut forwarded: JoinSet<Forwarded> = JoinSet::new();
-        let mut probe = tokio::time::interval(PRIMARY_PROBE);
-        probe.tick().await;
+        // The main address is probed now and then, concurrently: the loop goes on meanwhile.
         let probing = !self.bridge.round_robin && self.address != 0;
+        let main = self
+            .bridge
+            .addresses
+            .first()
+            .map(|a| (a.host.clone(), a.port));
+        let mut probe =
+            tokio::time::interval_at(tokio::time::Instant::now() + PRIMARY_PROBE, PRIMARY_PROBE);
+        probe.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut probe_attempt: Option<Waiting> = None;
         // Whether the client is connected: it reconnects by itself when it keeps its session
         // (`keeps_remote_session`); meanwhile the local session stays attached and holds what
         // the remote broker is to get (within max_queued_messages), and its messages already
         // handed to the client complete once it has resumed its session.
         let mut status = client.connection_status();
         let mut online = true;
-        let reconnects = self.keeps_remote_session();
+        let mut reconnects = self.keeps_remote_session();
         loop {
             // What the local session has for the remote broker.
-            match self.drain_local(local, online) {
-                None => {
-                    warn!("Warning: Bridge {name}: its local session was taken over by another client.");
-                    return Outcome::Lost;
-                }
-                Some(publishes) => {
-                    for publish in publishes {
-                        if let Err(e) = self.forward(client, local, publish, &mut forwarded).await {
-                            warn!("Warning: Bridge {name} lost its connection to {address}: {e}.");
-                            return Outcome::Lost;
-                        }
+            let Some(publishes) = self.drain_local(local, online) else {
+                warn!(
+                    "Warning: Bridge {name}: its local session was taken over by another client."
+                );
+                return Exit::Stalled;
+            };
+            for publish in publishes {
+                let sent = tokio::select! {
+                    r = tokio::time::timeout(
+                        REQUEST_TIMEOUT,
+                        self.forward(client, local, publish, &mut forwarded),
+                    ) => r,
+                    _ = shutdown.changed() => return Exit::Shutdown,
+                };
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        warn!("Warning: Bridge {name} lost its connection to {address}: {e}.");
+                        return Exit::Lost;
+                    }
+                    Err(_) => {
+                        warn!("Warning: Bridge {name}: the connection to {address} stalled (a message could not be sent for {REQUEST_TIMEOUT:?}).");
+                        return Exit::Stalled;
                     }
                 }
             }
             tokio::select! {
-                _ = shutdown.changed() => {
-                    self.close(client).await;
-                    return Outcome::Shutdown;
-                }
+                _ = shutdown.changed() => return Exit::Shutdown,
                 reason = client.closed() => {
                     match reason {
                         Some(e) => warn!("Warning: Bridge {name} lost its connection to {address}: {e}."),
                         None => warn!("Warning: Bridge {name} lost its connection to {address}."),
                     }
-                    return Outcome::Lost;
+                    return Exit::Lost;
                 }
-                message = messages.recv() => match message {
-                    Some(m) => self.bring_in(local, m),
+                message = messages.recv_with_ack() => match message {
+                    Some((m, ack)) => {
+                        let seq = self.bring_in(local, m);
+                        if let Some(ack) = ack {
+                            acks.push(client, seq, ack);
+                        }
+                    }
                     None => {
                         warn!("Warning: Bridge {name} lost its connection to {address}.");
-                        return Outcome::Lost;
+                        return Exit::Lost;
                     }
                 },
+                (n, ok) = acks.committed(), if acks.waiting() => acks.release(client, n, ok),
                 () = local.client.0.wake.notified() => {}
                 changed = status.changed(), if reconnects => {
                     if changed.is_err() {
                         // The client has ended: `closed()` says why.
+                        reconnects = false;
                         continue;
                     }
                     let up = *status.borrow_and_update();
@@ -390,20 +635,25 @@ impl Runner {
                         self.ack_local(local, id, qos);
                     }
                 }
-                _ = probe.tick(), if probing => {
-                    if let Some(main) = self.bridge.addresses.first() {
-                        let reachable = tokio::time::timeout(
-                            PRIMARY_PROBE,
-                            tokio::net::TcpStream::connect((main.host.as_str(), main.port)),
-                        )
-                        .await
-                        .is_ok_and(|r| r.is_ok());
-                        if reachable {
+                _ = probe.tick(), if probing && probe_attempt.is_none() => {
+                    if let Some((host, port)) = main.clone() {
+                        probe_attempt = Some(Box::pin(async move {
+                            tokio::time::timeout(
+                                PRIMARY_PROBE,
+                                tokio::net::TcpStream::connect((host.as_str(), port)),
+                            )
+                            .await
+                            .is_ok_and(|r| r.is_ok())
+                        }));
+                    }
+                }
+                reachable = poll_probe(&mut probe_attempt), if probe_attempt.is_some() => {
+                    probe_attempt = None;
+                    if reachable {
+                        if let Some(main) = self.bridge.addresses.first() {
                             info!("Bridge {name}: the main address {main} is reachable again; reconnecting to it.");
-                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, client.disconnect()).await;
-                            self.address = 0;
-                            return Outcome::RetryNow;
                         }
+                        return Exit::MainBack;
                     }
                 }
             }
@@ -584,14 +834,28 @@ impl Runner {
         let (false, Ok(id)) = (filters.is_empty(), PacketId::try_from(1)) else {
             return;
         };
+        let names: Vec<TopicFilter> = filters.iter().map(|(f, _)| f.clone()).collect();
         let subscribe = mqtt_codec::Subscribe {
             packet_id: id,
             properties: SubscribeProperties::default(),
             filters,
         };
-        let (_, retained) =
+        let (suback, retained) =
             self.hub
                 .subscribe(client, ProtocolVersion::V5, QoS::ExactlyOnce, subscribe);
+        let refused: Vec<String> = names
+            .iter()
+            .zip(&suback.reason_codes)
+            .filter(|(_, code)| code.is_error())
+            .map(|(filter, code)| format!("{filter} ({code})"))
+            .collect();
+        if !refused.is_empty() && !self.local_refusal_warned.swap(true, Ordering::Relaxed) {
+            warn!(
+                "Warning: Bridge {}: this broker refused its subscription to {}; those messages do not go to the remote broker.",
+                b.name,
+                refused.join(", ")
+            );
+        }
         if retained.is_empty() {
             return;
         }
@@ -618,6 +882,7 @@ impl Runner {
     /// reconnecting (`online` false), nothing is taken: the session holds it.
     fn drain_local(&self, local: &Local, online: bool) -> Option<Vec<Publish>> {
         let mut publishes = Vec::new();
+        let mut completed = false;
         {
             let mut st = local.client.0.lock();
             if st.owner != Some(local.conn_id) {
@@ -634,12 +899,18 @@ impl Runner {
                     Packet::PubRel(r) => {
                         st.session
                             .handle_packet(now, Packet::PubComp(PubComp::new(r.packet_id)));
+                        completed = true;
                     }
                     // The CONNACK and SUBACK of the attachment: nobody to send them to.
                     _ => {}
                 }
             }
             while st.session.poll_event().is_some() {}
+        }
+        if completed || !publishes.is_empty() {
+            // Messages moved in flight (with their packet identifiers), flows completed: the
+            // stored session follows.
+            self.hub.session_changed(&local.client);
         }
         local.client.0.release_waiters();
         Some(publishes)
@@ -715,15 +986,16 @@ impl Runner {
         local.client.0.wake.notify_one();
     }
 
-    /// A message from the remote broker: published in this broker.
-    fn bring_in(&self, local: &Local, mut message: Message) {
+    /// A message from the remote broker: published in this broker. Returns the store change
+    /// that publishing it made (0: none), whose commit its acknowledgement waits for.
+    fn bring_in(&self, local: &Local, mut message: Message) -> u64 {
         // A topic no `in` line remaps comes in unchanged, as in Mosquitto.
         let Some(local_topic) = topic::remote_to_local(&self.bridge.topics, &message.topic) else {
             debug!(
                 "Bridge {}: '{}' from the remote broker remaps to no valid topic; dropped.",
                 self.bridge.name, message.topic
             );
-            return;
+            return 0;
         };
         debug!(
             "Bridge {} received PUBLISH (q{}, r{}, '{}', ... ({} bytes))",
@@ -738,8 +1010,30 @@ impl Runner {
         if !message.properties.subscription_identifiers.is_empty() {
             message.properties.subscription_identifiers = Vec::new();
         }
-        let _gate = self.hub.store_gate();
-        self.hub.publish(Some(&local.client), message, clock::now());
+        let persists = self.hub.persists();
+        if persists {
+            // From here on, changes submitted on this thread are this message's (no `.await`
+            // until they are taken below).
+            crate::store::take_submitted_here();
+        }
+        {
+            let _gate = self.hub.store_gate();
+            self.hub.publish(Some(&local.client), message, clock::now());
+        }
+        if persists {
+            crate::store::take_submitted_here()
+        } else {
+            0
+        }
+    }
+}
+
+/// The probe of the main address under way, polled in place (cancel safe); never resolves
+/// when there is none.
+async fn poll_probe(attempt: &mut Option<Waiting>) -> bool {
+    match attempt {
+        Some(probe) => probe.await,
+        None => std::future::pending().await,
     }
 }
 
