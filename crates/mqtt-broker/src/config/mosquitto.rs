@@ -1312,11 +1312,24 @@ impl Parser {
     /// The finished configuration.
     pub(super) fn finish(mut self) -> Result<Loaded, ConfigError> {
         let mut warnings = core::mem::take(&mut self.warnings);
-        let mut bridges = Vec::with_capacity(self.bridges.len());
+        let mut bridges: Vec<crate::bridge::Bridge> = Vec::with_capacity(self.bridges.len());
         if !self.bridges.is_empty() {
             let hostname = bridge::hostname();
             for draft in core::mem::take(&mut self.bridges) {
-                bridges.push(draft.build(&hostname, &mut warnings)?);
+                let at = draft.at.clone();
+                let bridge = draft.build(&hostname, &mut warnings)?;
+                // Two bridges with one local client identifier would take the local session
+                // from each other for ever (each attach closes the other's).
+                let clash = bridges
+                    .iter()
+                    .find(|b| b.local_clientid == bridge.local_clientid);
+                if let Some(other) = clash {
+                    return Err(at.invalid(format!(
+                        "Invalid bridge configuration: bridges \"{}\" and \"{}\" have the same local client identifier \"{}\" (set local_clientid or remote_clientid)",
+                        other.name, bridge.name, bridge.local_clientid
+                    )));
+                }
+                bridges.push(bridge);
             }
         }
         let mut drafts = core::mem::take(&mut self.listeners);

@@ -1030,6 +1030,19 @@ fn bridge_blocks_are_read_and_unsupported_bridge_options_warn() {
     assert_eq!(e.line(), Some(4));
     let e = conf_err("connection a\naddress h\naddresses h2\n");
     assert!(matches!(e, ConfigError::Misplaced { line: 3, .. }));
+    // Two bridges with one local client identifier would take the local session from each
+    // other: refused at the second.
+    let e = conf_err(
+        "connection a\naddress h\ntopic x\nlocal_clientid same\n\
+         connection b\naddress h2\ntopic y\nlocal_clientid same\n",
+    );
+    assert_eq!(e.line(), Some(5), "{e}");
+    assert!(
+        e.to_string()
+            .contains("same local client identifier \"same\""),
+        "{e}"
+    );
+    conf("connection a\naddress h\ntopic x\nconnection b\naddress h\ntopic y\n");
     // The current bridge is per file, like the current listener.
     let dir = TempDir::new("bridgefile");
     let inc = dir.path().join("inc");
