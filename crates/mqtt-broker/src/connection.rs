@@ -5,7 +5,10 @@
 //! they queue there) and its `Notify` (a wake-up); so the socket is written by one task, in
 //! the order the session produces packets.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use std::sync::atomic::Ordering as AtomicOrdering;
@@ -48,7 +51,9 @@ pub(crate) async fn serve<S>(
 {
     // Held until the connection ends.
     let _permit = max_connections_permit;
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    // Not split into halves: the loop polls reading and writing from one function, and the
+    // halves would cost an allocation and a lock per connection.
+    let mut stream = stream;
     // Most connections live long and idle: the handshake's large, short-lived state (the
     // CONNECT, its timers, the authentication) is boxed, so that it is freed once it is done
     // rather than sized into the task for its whole life.
@@ -56,7 +61,7 @@ pub(crate) async fn serve<S>(
         &hub,
         listener_index,
         &listener,
-        (&mut rd, &mut wr),
+        &mut stream,
         peer,
         connect_timeout,
         cert_username,
@@ -66,7 +71,7 @@ pub(crate) async fn serve<S>(
     };
     // Boxed too: the compiler sizes the task for its largest state, and inline the two
     // phases did not share their space.
-    let ending = Box::pin(conn.run(&mut rd, &mut wr)).await;
+    let ending = conn.run(&mut stream).await;
     // Logged once the hub has handled it (will, session kept or ended, its store change
     // submitted): whoever reads the log may rely on that.
     release.finish(ending);
@@ -81,18 +86,17 @@ pub(crate) async fn serve<S>(
 
 /// Reads the CONNECT and has the hub accept it: the connection, ready to run, with what was
 /// read past the CONNECT; `None` if it was refused or failed (answered and logged here).
-async fn handshake<R, W>(
+async fn handshake<S>(
     hub: &Arc<Hub>,
     listener_index: usize,
     listener: &Arc<Listener>,
-    (mut rd, mut wr): (&mut R, &mut W),
+    io: &mut S,
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
 ) -> Option<(Box<Connection>, Release)>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     // The limits in force when the connection starts apply to it until it ends (a reload on
     // SIGHUP applies to later connections).
@@ -107,14 +111,14 @@ where
     }
     let connect = match tokio::time::timeout(
         connect_timeout,
-        read_packet(&mut rd, &mut rbuf, &mut decoder),
+        read_packet(io, &mut rbuf, &mut decoder),
     )
     .await
     {
         Ok(Ok(Some(Packet::Connect(c)))) => c,
         Ok(Ok(_)) => return None,
         Ok(Err(ReadError::Decode(e))) => {
-            refuse_malformed(&mut wr, &e, &peer).await;
+            refuse_malformed(io, &e, &peer).await;
             return None;
         }
         Ok(Err(ReadError::Io(e))) => {
@@ -153,7 +157,7 @@ where
                 ..ConnAck::default()
             };
             write_packet(
-                &mut wr,
+                io,
                 Packet::ConnAck(Box::new(connack)),
                 connect.protocol,
             )
@@ -192,7 +196,7 @@ where
         Ok(a) => a,
         Err(connack) => {
             write_packet(
-                &mut wr,
+                io,
                 Packet::ConnAck(Box::new(*connack)),
                 connect.protocol,
             )
@@ -323,28 +327,35 @@ thread_local! {
 }
 
 /// Reads what the socket has (at least one byte, or 0 at end of stream) and appends it to
-/// `buf`. Each poll borrows the thread's scratch buffer only for its own duration, so
-/// connections (tasks) sharing a thread never hold it across an `.await`.
+/// `buf`.
 async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        SCRATCH.with(|scratch| {
-            let mut own;
-            let mut borrowed = scratch.try_borrow_mut();
-            let space: &mut [u8] = match borrowed.as_deref_mut() {
-                Ok(s) => s,
-                // Re-entered from within a read (not done today): a buffer of its own.
-                Err(_) => {
-                    own = vec![0; 4096];
-                    &mut own
-                }
-            };
-            let mut read = tokio::io::ReadBuf::new(space);
-            std::task::ready!(std::pin::Pin::new(&mut *rd).poll_read(cx, &mut read))?;
-            buf.extend_from_slice(read.filled());
-            std::task::Poll::Ready(Ok(read.filled().len()))
-        })
+    std::future::poll_fn(|cx| poll_read_some(cx, rd, buf)).await
+}
+
+/// Polls for what the socket has and appends it to `buf`. Each poll borrows the thread's
+/// scratch buffer only for its own duration, so connections (tasks) sharing a thread never
+/// hold it across an `.await`.
+fn poll_read_some<R: AsyncRead + Unpin>(
+    cx: &mut Context<'_>,
+    rd: &mut R,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    SCRATCH.with(|scratch| {
+        let mut own;
+        let mut borrowed = scratch.try_borrow_mut();
+        let space: &mut [u8] = match borrowed.as_deref_mut() {
+            Ok(s) => s,
+            // Re-entered from within a read (not done today): a buffer of its own.
+            Err(_) => {
+                own = vec![0; 4096];
+                &mut own
+            }
+        };
+        let mut read = tokio::io::ReadBuf::new(space);
+        std::task::ready!(Pin::new(&mut *rd).poll_read(cx, &mut read))?;
+        buf.extend_from_slice(read.filled());
+        Poll::Ready(Ok(read.filled().len()))
     })
-    .await
 }
 
 /// A bad first packet: MQTT 5 clients get a CONNACK with the reason (spec 4.13), others are
@@ -420,7 +431,7 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Resolves when `client` drained below its limit or made progress writing (or at once if it
 /// is not congested any more).
-async fn drained(client: &ClientRef) {
+async fn drained(client: ClientRef) {
     let notified = client.0.drained.notified();
     tokio::pin!(notified);
     // Registered before looking, so that a release between the look and the wait is seen.
@@ -431,17 +442,28 @@ async fn drained(client: &ClientRef) {
     }
 }
 
-/// Writes some of `buf` (`Some(bytes written)`), or flushes when it is empty (`None`). Each
-/// step may be cancelled by the connection's `select!` without losing or repeating bytes.
-async fn write_or_flush<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    buf: &[u8],
-) -> std::io::Result<Option<usize>> {
-    if buf.is_empty() {
-        wr.flush().await.map(|()| None)
-    } else {
-        wr.write(buf).await.map(Some)
-    }
+/// The wait for a congested subscriber (`drained`), boxed.
+type Drained = dyn std::future::Future<Output = ()> + Send;
+
+/// What the loop's wait keeps from one turn to the next.
+struct Wait {
+    /// Whether bytes were written since the last flush (a layered transport, WebSocket or
+    /// TLS, may hold them until flushed).
+    unflushed: bool,
+    /// When the timer is set to go off, if it is.
+    armed: Option<tokio::time::Instant>,
+}
+
+/// How the connection's loop ends: what is left to do with the socket.
+enum Exit {
+    /// Send what the session has left, then close.
+    Flush(Ending),
+    /// Write what is in the write buffer, then close.
+    Close(Ending),
+    /// Another connection took the session over.
+    TakenOver,
+    /// Nothing more to send (the socket failed or closed).
+    Now(Ending),
 }
 
 /// What processing an input left the connection in.
@@ -460,14 +482,19 @@ impl Connection {
     /// connection then stops until those subscribers catch up, or made no progress for
     /// [`PAUSE_WITHOUT_PROGRESS`]. TCP then slows the publisher down, and nothing it was told
     /// was received gets dropped (Mosquitto drops at `max_queued_messages` instead).
-    async fn run<R, W>(&mut self, rd: &mut R, wr: &mut W) -> Ending
+    async fn run<S>(&mut self, io: &mut S) -> Ending
     where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
-        // Whether bytes were written since the last flush (a layered transport, WebSocket or
-        // TLS, may hold them until flushed).
-        let mut unflushed = false;
+        // Everything awaited together is polled by one hand-written function (`poll_wait`)
+        // rather than a `select!` of futures: the task stores only what the wait needs (the
+        // timer and the wake-up registration), not a future per branch, which is most of what
+        // an idle connection costs. The rare waits (closing, persistence) are boxed so that
+        // they add nothing to it.
+        let mut wait = Wait {
+            unflushed: false,
+            armed: None,
+        };
         // The session's timer. Re-arming a tokio timer costs a clock reading and a trip
         // through the timer wheel, and the keep-alive deadline moves with every packet read:
         // the timer is only moved earlier, and when it fires before the session's deadline,
@@ -475,10 +502,12 @@ impl Connection {
         let origin = (tokio::time::Instant::now(), clock::now());
         let timer = tokio::time::sleep_until(origin.0);
         tokio::pin!(timer);
-        let mut armed: Option<tokio::time::Instant> = None;
+        // Its own handle, so that the wake-up registration below borrows it rather than `self`
+        // (one reference count increment per connection).
+        let client = self.client.clone();
         let mut shutdown_seen = false;
         let persists = self.hub.persists();
-        loop {
+        let exit = loop {
             self.now = clock::now();
             if persists {
                 // From here to the output below, changes submitted on this thread are ours.
@@ -493,50 +522,8 @@ impl Connection {
                         .disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
                 }
             }
-            // Packets already buffered (they may have arrived with CONNECT), unless a
-            // subscriber they went to must catch up first.
-            loop {
-                if !self.congested.is_empty() && self.congested_target().is_some() {
-                    break;
-                }
-                match self.decoder.decode(&mut self.rbuf) {
-                    Ok(Some(packet)) => {
-                        // PUBACK and PUBCOMP complete our own flows: what they change (a
-                        // message no longer held) is stored, but nothing we send depends on
-                        // it, so the output does not wait for its commit (a crash before it
-                        // only resends the message, or its PUBREL, which QoS 1 and the QoS 2
-                        // receiver's rules absorb). Without this, a subscriber's next
-                        // delivery waited for the commit of its previous PUBACK: one window
-                        // of deliveries per fsync.
-                        let completes =
-                            persists && matches!(packet, Packet::PubAck(_) | Packet::PubComp(_));
-                        if completes {
-                            self.store_seq =
-                                self.store_seq.max(crate::store::take_submitted_here());
-                        }
-                        let step = self.handle_packet(packet);
-                        if completes {
-                            crate::store::take_submitted_here();
-                        }
-                        if let Step::Close(ending) = step {
-                            self.flush(wr).await;
-                            return ending;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(
-                            "Client {} sent a malformed packet: {e}; disconnecting.",
-                            self.client.id()
-                        );
-                        if self.version.is_v5() {
-                            let d = Packet::from(Disconnect::new(e.reason_code()));
-                            let _ = d.encode(self.version, &mut self.wbuf);
-                        }
-                        self.close(wr).await;
-                        return Ending::Abnormal;
-                    }
-                }
+            if let Some(exit) = self.handle_buffered(persists) {
+                break exit;
             }
             if self.rbuf.is_empty() && self.rbuf.capacity() != 0 {
                 // Everything read was handled: an idle connection holds no read buffer, nor
@@ -547,24 +534,22 @@ impl Connection {
             let before = self.wbuf.len();
             let (closing, deadline) = match self.collect_output() {
                 Some(out) => out,
-                None => {
-                    self.send_taken_over(wr).await;
-                    return Ending::TakenOver;
-                }
+                None => break Exit::TakenOver,
             };
-            if self.wbuf.len() > before {
-                // persistence_sync ack: nothing leaves before the state it reflects is on disk.
-                if !self.hub.store_barrier(self.store_seq).await {
-                    warn!(
-                        "Client {} disconnected: its state could not be made durable.",
-                        self.client.id()
-                    );
-                    return Ending::Abnormal;
-                }
+            if self.wbuf.len() > before
+                && persists
+                && !Box::pin(self.hub.store_barrier(self.store_seq)).await
+            {
+                // persistence_sync ack: nothing leaves before the state it reflects is on
+                // disk.
+                warn!(
+                    "Client {} disconnected: its state could not be made durable.",
+                    self.client.id()
+                );
+                break Exit::Now(Ending::Abnormal);
             }
             if let Some(ending) = closing {
-                self.close(wr).await;
-                return ending;
+                break Exit::Close(ending);
             }
             let waiting_on = self.congested_target();
             // One timer serves the session's deadline and the end of a pause.
@@ -574,85 +559,193 @@ impl Connection {
                 (a, b) => a.or(b),
             };
             if let Some(at) = wake_at {
-                if armed.is_none_or(|a| at < a) {
+                if wait.armed.is_none_or(|a| at < a) {
                     timer.as_mut().reset(at);
-                    armed = Some(at);
+                    wait.armed = Some(at);
                 }
             }
             // Boxed: only a paused connection pays for the wait's state.
-            let mut drain_wait = waiting_on.as_ref().map(|c| Box::pin(drained(c)));
-            let writing = !self.wbuf.is_empty();
-            tokio::select! {
-                read = read_some(rd, &mut self.rbuf), if waiting_on.is_none() => match read {
-                    Ok(0) => return Ending::Abnormal,
-                    Ok(_) => {}
-                    Err(e) => {
-                        debug!("Socket error on client {}: {e}", self.client.id());
-                        return Ending::Abnormal;
+            let mut drain_wait = waiting_on.map(|c| -> Pin<Box<Drained>> { Box::pin(drained(c)) });
+            let notified = client.0.wake.notified();
+            tokio::pin!(notified);
+            let woken = std::future::poll_fn(|cx| {
+                self.poll_wait(
+                    cx,
+                    io,
+                    &mut wait,
+                    timer.as_mut(),
+                    notified.as_mut(),
+                    drain_wait.as_mut(),
+                )
+            })
+            .await;
+            if let Some(ending) = woken {
+                break Exit::Now(ending);
+            }
+        };
+        match exit {
+            Exit::Flush(ending) => {
+                Box::pin(self.flush(io)).await;
+                ending
+            }
+            Exit::Close(ending) => {
+                Box::pin(self.close(io)).await;
+                ending
+            }
+            Exit::TakenOver => {
+                Box::pin(self.send_taken_over(io)).await;
+                Ending::TakenOver
+            }
+            Exit::Now(ending) => ending,
+        }
+    }
+
+    /// Handles the packets already buffered (they may have arrived with CONNECT), unless a
+    /// subscriber they went to must catch up first. `Some` when the connection ends.
+    fn handle_buffered(&mut self, persists: bool) -> Option<Exit> {
+        loop {
+            if !self.congested.is_empty() && self.congested_target().is_some() {
+                return None;
+            }
+            match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(packet)) => {
+                    // PUBACK and PUBCOMP complete our own flows: what they change (a message
+                    // no longer held) is stored, but nothing we send depends on it, so the
+                    // output does not wait for its commit (a crash before it only resends the
+                    // message, or its PUBREL, which QoS 1 and the QoS 2 receiver's rules
+                    // absorb). Without this, a subscriber's next delivery waited for the
+                    // commit of its previous PUBACK: one window of deliveries per fsync.
+                    let completes =
+                        persists && matches!(packet, Packet::PubAck(_) | Packet::PubComp(_));
+                    if completes {
+                        self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
                     }
-                },
-                io = write_or_flush(wr, &self.wbuf), if writing || unflushed => match io {
-                    Ok(Some(0)) => return Ending::Abnormal,
-                    Ok(Some(n)) => {
-                        self.wbuf.advance(n);
-                        unflushed = true;
-                        if self.wbuf.is_empty() {
-                            // Nothing held for an idle connection (see `read_some`).
-                            self.wbuf = BytesMut::new();
-                            // One poll of flush, rather than a turn of the loop for it: done at
-                            // once on TCP (a no-op); a layered transport that cannot finish
-                            // now is flushed by the branch above.
-                            let flushed = std::future::poll_fn(|cx| {
-                                std::task::Poll::Ready(std::pin::Pin::new(&mut *wr).poll_flush(cx))
-                            })
-                            .await;
-                            match flushed {
-                                std::task::Poll::Ready(Ok(())) => unflushed = false,
-                                std::task::Poll::Ready(Err(e)) => {
-                                    debug!("Socket error on client {}: {e}", self.client.id());
-                                    return Ending::Abnormal;
-                                }
-                                std::task::Poll::Pending => {}
-                            }
-                        }
-                        if self.client.0.watched.load(AtomicOrdering::Relaxed) {
-                            // Progress: publishers waiting on this client look again.
-                            self.client.0.release_waiters();
-                        }
+                    let step = self.handle_packet(packet);
+                    if completes {
+                        crate::store::take_submitted_here();
                     }
-                    Ok(None) => unflushed = false,
-                    Err(e) => {
-                        debug!("Socket error on client {}: {e}", self.client.id());
-                        return Ending::Abnormal;
+                    if let Step::Close(ending) = step {
+                        return Some(Exit::Flush(ending));
                     }
-                },
-                () = maybe(drain_wait.as_mut()), if drain_wait.is_some() => {
-                    // It made progress: wait longer if it is still behind.
-                    self.paused_until =
-                        Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
-                () = self.client.0.wake.notified() => {}
-                () = &mut timer, if armed.is_some() => {
-                    armed = None;
-                    if self
-                        .paused_until
-                        .is_some_and(|p| p <= tokio::time::Instant::now())
-                    {
-                        debug!(
-                            "Client {}: a subscriber made no progress for {:?}; reading again.",
-                            self.client.id(),
-                            PAUSE_WITHOUT_PROGRESS
-                        );
-                        self.congested.clear();
-                        self.paused_until = None;
+                Ok(None) => return None,
+                Err(e) => {
+                    warn!(
+                        "Client {} sent a malformed packet: {e}; disconnecting.",
+                        self.client.id()
+                    );
+                    if self.version.is_v5() {
+                        let d = Packet::from(Disconnect::new(e.reason_code()));
+                        let _ = d.encode(self.version, &mut self.wbuf);
                     }
-                    let mut st = self.client.0.lock();
-                    if st.owner == Some(self.conn_id) {
-                        st.session.handle_timeout(clock::now());
-                    }
+                    return Some(Exit::Close(Ending::Abnormal));
                 }
             }
         }
+    }
+
+    /// One poll of everything the loop waits for: the socket readable (unless paused), the
+    /// socket taking more of the write buffer (or a flush), the subscriber a pause waits on,
+    /// a wake-up from routers (messages queued, a takeover, shutdown) and the timer. Whatever
+    /// is ready is handled here, all of it in the same poll, so that neither direction can
+    /// starve the other; `Ready` once anything was (`Some` when the connection ends), and
+    /// `Pending` only when every one of them registered for a wake-up.
+    #[allow(clippy::too_many_arguments)]
+    fn poll_wait<S>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut S,
+        wait: &mut Wait,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+        notified: Pin<&mut tokio::sync::futures::Notified<'_>>,
+        drain_wait: Option<&mut Pin<Box<Drained>>>,
+    ) -> Poll<Option<Ending>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut ready = false;
+        if !self.wbuf.is_empty() {
+            match Pin::new(&mut *io).poll_write(cx, &self.wbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Some(Ending::Abnormal)),
+                Poll::Ready(Ok(n)) => {
+                    ready = true;
+                    self.wbuf.advance(n);
+                    wait.unflushed = true;
+                    if self.wbuf.is_empty() {
+                        // Nothing held for an idle connection (see `read_some`).
+                        self.wbuf = BytesMut::new();
+                    }
+                    if self.client.0.watched.load(AtomicOrdering::Relaxed) {
+                        // Progress: publishers waiting on this client look again.
+                        self.client.0.release_waiters();
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
+                Poll::Pending => {}
+            }
+        }
+        if self.wbuf.is_empty() && wait.unflushed {
+            // Done at once on TCP (a no-op); a layered transport (WebSocket, TLS) may hold
+            // bytes until flushed, and finish later.
+            match Pin::new(&mut *io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => wait.unflushed = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
+                Poll::Pending => {}
+            }
+        }
+        match drain_wait {
+            Some(drain_wait) => {
+                if drain_wait.as_mut().poll(cx).is_ready() {
+                    // It made progress: wait longer if it is still behind.
+                    ready = true;
+                    self.paused_until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                }
+            }
+            None => match poll_read_some(cx, io, &mut self.rbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Some(Ending::Abnormal)),
+                Poll::Ready(Ok(_)) => ready = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
+                Poll::Pending => {}
+            },
+        }
+        if notified.poll(cx).is_ready() {
+            ready = true;
+        }
+        if wait.armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+            ready = true;
+            wait.armed = None;
+            self.timer_fired();
+        }
+        if ready {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The timer went off: the end of a pause without progress, or the session's deadline.
+    fn timer_fired(&mut self) {
+        if self
+            .paused_until
+            .is_some_and(|p| p <= tokio::time::Instant::now())
+        {
+            debug!(
+                "Client {}: a subscriber made no progress for {:?}; reading again.",
+                self.client.id(),
+                PAUSE_WITHOUT_PROGRESS
+            );
+            self.congested.clear();
+            self.paused_until = None;
+        }
+        let mut st = self.client.0.lock();
+        if st.owner == Some(self.conn_id) {
+            st.session.handle_timeout(clock::now());
+        }
+    }
+
+    fn socket_error(&self, e: &std::io::Error) -> Ending {
+        debug!("Socket error on client {}: {e}", self.client.id());
+        Ending::Abnormal
     }
 
     /// The first subscriber in `congested` still backlogged, forgetting those that caught up
@@ -1017,13 +1110,5 @@ fn drain_events(st: &mut crate::client::ClientState, events: &mut Vec<Event>) {
             }
         }
         events.push(e);
-    }
-}
-
-/// Awaits `f`, or forever without one.
-async fn maybe<F: std::future::Future<Output = ()> + Unpin>(f: Option<&mut F>) {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
     }
 }
