@@ -36,8 +36,12 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `use_subject_as_username`: the username the client certificate gives (it replaces the
 /// CONNECT's username, and its password is dropped, as in Mosquitto), or the refusal to send
 /// when the client has no usable certificate.
+///
+/// Most connections live long and idle, and the task is sized for its largest state: the
+/// handshake (the CONNECT, its timers, the authentication, and these arguments) is boxed, so
+/// that it is freed once done rather than kept in the task for its whole life.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve<S>(
+pub(crate) fn serve<S>(
     hub: Arc<Hub>,
     listener_index: usize,
     listener: Arc<Listener>,
@@ -46,36 +50,37 @@ pub(crate) async fn serve<S>(
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
     max_connections_permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) where
+) -> impl Future<Output = ()>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Held until the connection ends.
-    let _permit = max_connections_permit;
-    // Not split into halves: the loop polls reading and writing from one function, and the
-    // halves would cost an allocation and a lock per connection.
-    let mut stream = stream;
-    // Most connections live long and idle: the handshake's large, short-lived state (the
-    // CONNECT, its timers, the authentication) is boxed, so that it is freed once it is done
-    // rather than sized into the task for its whole life.
-    let handshake = Box::pin(handshake(
-        &hub,
-        listener_index,
-        &listener,
-        &mut stream,
+    drive(Box::pin(handshake(
+        hub,
+        (listener_index, listener),
+        stream,
         peer,
         connect_timeout,
         cert_username,
-    ));
-    let Some((mut conn, release)) = handshake.await else {
+        max_connections_permit,
+    )))
+}
+
+/// Runs the connection the handshake accepted, if it did.
+async fn drive<S, H>(handshake: Pin<Box<H>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Future<Output = Option<(Box<Connection>, S)>>,
+{
+    let Some((mut conn, mut stream)) = handshake.await else {
         return;
     };
-    // Boxed too: the compiler sizes the task for its largest state, and inline the two
-    // phases did not share their space.
+    // Not split into halves: the loop polls reading and writing from one function, and the
+    // halves would cost an allocation and a lock per connection.
     let ending = conn.run(&mut stream).await;
     // Logged once the hub has handled it (will, session kept or ended, its store change
     // submitted): whoever reads the log may rely on that.
-    release.finish(ending);
-    if hub.config().connection_messages {
+    conn.release(ending);
+    if conn.hub.config().connection_messages {
         match ending {
             Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
             Ending::TakenOver => {}
@@ -85,19 +90,21 @@ pub(crate) async fn serve<S>(
 }
 
 /// Reads the CONNECT and has the hub accept it: the connection, ready to run, with what was
-/// read past the CONNECT; `None` if it was refused or failed (answered and logged here).
+/// read past the CONNECT, and the stream; `None` if it was refused or failed (answered and
+/// logged here).
 async fn handshake<S>(
-    hub: &Arc<Hub>,
-    listener_index: usize,
-    listener: &Arc<Listener>,
-    io: &mut S,
+    hub: Arc<Hub>,
+    (listener_index, listener): (usize, Arc<Listener>),
+    mut stream: S,
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
-) -> Option<(Box<Connection>, Release)>
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Option<(Box<Connection>, S)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let (hub, listener, io) = (&hub, &listener, &mut stream);
     // The limits in force when the connection starts apply to it until it ends (a reload on
     // SIGHUP applies to later connections).
     let config = hub.config();
@@ -109,27 +116,24 @@ where
     if let Some(max) = config.max_packet_size {
         decoder.set_max_packet_size(max as usize);
     }
-    let connect = match tokio::time::timeout(
-        connect_timeout,
-        read_packet(io, &mut rbuf, &mut decoder),
-    )
-    .await
-    {
-        Ok(Ok(Some(Packet::Connect(c)))) => c,
-        Ok(Ok(_)) => return None,
-        Ok(Err(ReadError::Decode(e))) => {
-            refuse_malformed(io, &e, &peer).await;
-            return None;
-        }
-        Ok(Err(ReadError::Io(e))) => {
-            debug!("Socket error on new connection from {peer}: {e}");
-            return None;
-        }
-        Err(_) => {
-            info!("Client {peer} did not send CONNECT in time, closing.");
-            return None;
-        }
-    };
+    let connect =
+        match tokio::time::timeout(connect_timeout, read_packet(io, &mut rbuf, &mut decoder)).await
+        {
+            Ok(Ok(Some(Packet::Connect(c)))) => c,
+            Ok(Ok(_)) => return None,
+            Ok(Err(ReadError::Decode(e))) => {
+                refuse_malformed(io, &e, &peer).await;
+                return None;
+            }
+            Ok(Err(ReadError::Io(e))) => {
+                debug!("Socket error on new connection from {peer}: {e}");
+                return None;
+            }
+            Err(_) => {
+                info!("Client {peer} did not send CONNECT in time, closing.");
+                return None;
+            }
+        };
     let mut connect = connect;
     match cert_username {
         None => {}
@@ -156,12 +160,7 @@ where
                 reason_code: code,
                 ..ConnAck::default()
             };
-            write_packet(
-                io,
-                Packet::ConnAck(Box::new(connack)),
-                connect.protocol,
-            )
-            .await;
+            write_packet(io, Packet::ConnAck(Box::new(connack)), connect.protocol).await;
             return None;
         }
     }
@@ -195,25 +194,15 @@ where
     let accepted = match decided {
         Ok(a) => a,
         Err(connack) => {
-            write_packet(
-                io,
-                Packet::ConnAck(Box::new(*connack)),
-                connect.protocol,
-            )
-            .await;
+            write_packet(io, Packet::ConnAck(Box::new(*connack)), connect.protocol).await;
             return None;
         }
     };
     if config.connection_messages {
         info!("{}", connected_line(&connect, &peer, accepted.client.id()));
     }
-    // From here on the session belongs to this connection: released however the task ends.
-    let release = Release {
-        hub: Arc::clone(hub),
-        client: accepted.client.clone(),
-        conn_id: accepted.conn_id,
-        done: false,
-    };
+    // From here on the session belongs to this connection: released however the task ends
+    // (`Connection::release`).
     let conn = Box::new(Connection {
         hub: Arc::clone(hub),
         client: accepted.client,
@@ -232,46 +221,10 @@ where
         // What the session's acceptance stored (submitted on the thread that accepted it,
         // maybe a blocking one).
         store_seq: accepted.store_seq,
+        _permit: permit,
+        released: false,
     });
-    Some((conn, release))
-}
-
-/// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
-/// will, session expiry). Normally through [`Release::finish`] with the way the connection
-/// ended; if the task unwinds from a panic (a bug) or is cancelled instead, `Drop` does it as
-/// for a lost connection, so that the session is not left owned by a connection that no longer
-/// exists (its messages queued for nobody, its will never published, its client id taken over
-/// at every reconnection).
-struct Release {
-    hub: Arc<Hub>,
-    client: ClientRef,
-    conn_id: u64,
-    done: bool,
-}
-
-impl Release {
-    fn finish(mut self, ending: Ending) {
-        self.done = true;
-        self.hub.disconnected(&self.client, self.conn_id, ending);
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        // Without a runtime (it is being dropped), no timer can be set and nobody is left to
-        // serve: nothing to release.
-        if self.done || tokio::runtime::Handle::try_current().is_err() {
-            return;
-        }
-        if std::thread::panicking() {
-            warn!(
-                "Client {} disconnected after an internal error.",
-                self.client.id()
-            );
-        }
-        self.hub
-            .disconnected(&self.client, self.conn_id, Ending::Abnormal);
-    }
+    Some((conn, stream))
 }
 
 /// Mosquitto's log line for a new client.
@@ -416,6 +369,34 @@ struct Connection {
     /// Persistence: the last stored change this connection's output depends on (its own
     /// session's, and those its publications made); written once that is committed.
     store_seq: u64,
+    /// The listener's `max_connections` place, held until the connection ends.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Whether the session was handed back to the hub (`Connection::release`).
+    released: bool,
+}
+
+/// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
+/// will, session expiry). Normally through [`Connection::release`] with the way the connection
+/// ended; if the task unwinds from a panic (a bug) or is cancelled instead, `Drop` does it as
+/// for a lost connection, so that the session is not left owned by a connection that no longer
+/// exists (its messages queued for nobody, its will never published, its client id taken over
+/// at every reconnection).
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Without a runtime (it is being dropped), no timer can be set and nobody is left to
+        // serve: nothing to release.
+        if self.released || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if std::thread::panicking() {
+            warn!(
+                "Client {} disconnected after an internal error.",
+                self.client.id()
+            );
+        }
+        self.hub
+            .disconnected(&self.client, self.conn_id, Ending::Abnormal);
+    }
 }
 
 /// How long a publisher's connection stops reading for subscribers that make no progress at
@@ -473,6 +454,12 @@ enum Step {
 }
 
 impl Connection {
+    /// Hands the session back to the hub, the connection having ended so.
+    fn release(&mut self, ending: Ending) {
+        self.released = true;
+        self.hub.disconnected(&self.client, self.conn_id, ending);
+    }
+
     /// The connection's loop. Reading, writing, the session's timer, wake-ups from routers and
     /// server shutdown are all awaited together, so that a peer that stops reading does not
     /// stop the connection from noticing anything else (a takeover, a shutdown, its acks).
