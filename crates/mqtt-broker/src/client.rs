@@ -5,13 +5,16 @@
 //! locks rather than one global one, and an offline client's session keeps queueing messages.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mqtt_codec::ProtocolVersion;
-use mqtt_session::{Message, Session};
+use mqtt_session::{Message, MessageId, Session};
 use tokio::sync::Notify;
+
+use crate::router::GroupId;
 
 /// Identifies one network connection; a session is driven by at most one at a time.
 pub(crate) type ConnectionId = u64;
@@ -64,7 +67,7 @@ pub(crate) struct ClientState {
     pub(crate) listener: usize,
     /// Messages this client got through a shared subscription and has not completed: if its
     /// session ends, they go to another member of the group (spec 4.8.2).
-    pub(crate) shared: std::collections::HashMap<mqtt_session::MessageId, crate::router::GroupId>,
+    pub(crate) shared: SharedLinks,
     /// Wall-clock milliseconds at which the session ends while its client stays away (stored
     /// with it by persistence); `None` while connected or when it never expires.
     pub(crate) expires_at: Option<u64>,
@@ -75,6 +78,34 @@ pub(crate) struct ClientState {
     pub(crate) records: crate::store::MessageRecords,
     /// Who drives the session (set by every CONNECT).
     pub(crate) role: Role,
+}
+
+/// Messages a client got through a shared subscription, each with its group. Boxed, and only
+/// once there is one: every session carries the field, and most clients never use a shared
+/// subscription.
+#[derive(Debug, Default)]
+pub(crate) struct SharedLinks(Option<Box<HashMap<MessageId, GroupId>>>);
+
+impl SharedLinks {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    pub(crate) fn get(&self, id: &MessageId) -> Option<&GroupId> {
+        self.0.as_ref()?.get(id)
+    }
+
+    pub(crate) fn insert(&mut self, id: MessageId, group: GroupId) {
+        self.0.get_or_insert_with(Box::default).insert(id, group);
+    }
+
+    pub(crate) fn remove(&mut self, id: &MessageId) -> Option<GroupId> {
+        self.0.as_mut()?.remove(id)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&MessageId, &GroupId)> {
+        self.0.iter().flat_map(|m| m.iter())
+    }
 }
 
 /// A client session shared between its connection task and the routers that deliver to it.

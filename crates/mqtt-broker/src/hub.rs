@@ -23,7 +23,7 @@ use mqtt_codec::{
 use mqtt_session::{Config as SessionConfig, Event, Message, MessageId, Session};
 use tracing::{debug, info};
 
-use crate::client::{Client, ClientRef, ClientState, ConnectionId, Role, Will};
+use crate::client::{Client, ClientRef, ClientState, ConnectionId, Role, SharedLinks, Will};
 use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
@@ -514,7 +514,7 @@ impl Hub {
                 clean_start: connect.clean_start,
                 mount_point: None,
                 listener: listener_index,
-                shared: HashMap::new(),
+                shared: SharedLinks::default(),
                 expires_at: None,
                 persisted: false,
                 records: MessageRecords::default(),
@@ -1486,7 +1486,7 @@ impl Hub {
                 clean_start: false,
                 mount_point: listener.mount_point.as_deref().map(Arc::from),
                 listener: index,
-                shared: HashMap::new(),
+                shared: SharedLinks::default(),
                 expires_at: record.expires_at,
                 persisted: true,
                 records: MessageRecords::restored(record.epoch, written),
