@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use mqtt_codec::ProtocolVersion;
 use mqtt_session::{Message, MessageId, Session};
@@ -108,13 +109,70 @@ impl SharedLinks {
     }
 }
 
+/// Wakes the task of the connection that drives a client's session: routers queued messages
+/// for it, another connection took it over, the server is shutting down.
+///
+/// Lighter than a `tokio::sync::Notify`, whose waiting side is a 64-byte `Notified` future
+/// that every idle connection's task kept: here the waiting task keeps nothing. A wake-up
+/// takes the registered waker and wakes it, so a task that finds its waker gone knows it was
+/// woken since it last looked. While a session changes connections (takeover) the old and the
+/// new task may both look: the newer connection's registration wins, and the older one, finding
+/// it, is told to look again (it then finds it lost the session and ends).
+#[derive(Debug, Default)]
+pub(crate) struct Wake {
+    waiter: Mutex<Option<(ConnectionId, Waker)>>,
+}
+
+impl Wake {
+    /// Wakes the registered task, if any; otherwise its next look sees the wake-up.
+    pub(crate) fn notify_one(&self) {
+        let waiter = self.lock().take();
+        if let Some((_, waker)) = waiter {
+            waker.wake();
+        }
+    }
+
+    /// `Ready` if a wake-up came since connection `conn`'s task last looked (spuriously the
+    /// first time), else registers it to be woken.
+    pub(crate) fn poll_woken(&self, conn: ConnectionId, cx: &mut Context<'_>) -> Poll<()> {
+        let mut waiter = self.lock();
+        match &*waiter {
+            Some((id, waker)) if *id == conn && waker.will_wake(cx.waker()) => Poll::Pending,
+            Some((id, _)) if *id > conn => Poll::Ready(()),
+            _ => {
+                *waiter = Some((conn, cx.waker().clone()));
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Resolves on a wake-up for connection `conn` (see [`Wake::poll_woken`]).
+    pub(crate) async fn woken(&self, conn: ConnectionId) {
+        std::future::poll_fn(|cx| self.poll_woken(conn, cx)).await;
+    }
+
+    /// Drops connection `conn`'s registration (it ended): the waker holds on to its task.
+    pub(crate) fn forget(&self, conn: ConnectionId) {
+        let mut waiter = self.lock();
+        if waiter.as_ref().is_some_and(|(id, _)| *id == conn) {
+            *waiter = None;
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<(ConnectionId, Waker)>> {
+        self.waiter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// A client session shared between its connection task and the routers that deliver to it.
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) id: Arc<str>,
     state: Mutex<ClientState>,
     /// Wakes the connection task when messages were queued for it or it was taken over.
-    pub(crate) wake: Notify,
+    pub(crate) wake: Wake,
     /// Wakes the publishers paused because this client's queue was backlogged, once it is
     /// not (or the client went away): see `connection.rs`, "Backpressure".
     pub(crate) drained: Notify,
@@ -128,7 +186,7 @@ impl Client {
         Client {
             id,
             state: Mutex::new(state),
-            wake: Notify::new(),
+            wake: Wake::default(),
             drained: Notify::new(),
             watched: AtomicBool::new(false),
         }

@@ -383,6 +383,7 @@ struct Connection {
 /// at every reconnection).
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.client.0.wake.forget(self.conn_id);
         // Without a runtime (it is being dropped), no timer can be set and nobody is left to
         // serve: nothing to release.
         if self.released || tokio::runtime::Handle::try_current().is_err() {
@@ -489,9 +490,6 @@ impl Connection {
         let origin = (tokio::time::Instant::now(), clock::now());
         let timer = tokio::time::sleep_until(origin.0);
         tokio::pin!(timer);
-        // Its own handle, so that the wake-up registration below borrows it rather than `self`
-        // (one reference count increment per connection).
-        let client = self.client.clone();
         let mut shutdown_seen = false;
         let persists = self.hub.persists();
         let exit = loop {
@@ -553,17 +551,8 @@ impl Connection {
             }
             // Boxed: only a paused connection pays for the wait's state.
             let mut drain_wait = waiting_on.map(|c| -> Pin<Box<Drained>> { Box::pin(drained(c)) });
-            let notified = client.0.wake.notified();
-            tokio::pin!(notified);
             let woken = std::future::poll_fn(|cx| {
-                self.poll_wait(
-                    cx,
-                    io,
-                    &mut wait,
-                    timer.as_mut(),
-                    notified.as_mut(),
-                    drain_wait.as_mut(),
-                )
+                self.poll_wait(cx, io, &mut wait, timer.as_mut(), drain_wait.as_mut())
             })
             .await;
             if let Some(ending) = woken {
@@ -644,7 +633,6 @@ impl Connection {
         io: &mut S,
         wait: &mut Wait,
         mut timer: Pin<&mut tokio::time::Sleep>,
-        notified: Pin<&mut tokio::sync::futures::Notified<'_>>,
         drain_wait: Option<&mut Pin<Box<Drained>>>,
     ) -> Poll<Option<Ending>>
     where
@@ -695,7 +683,7 @@ impl Connection {
                 Poll::Pending => {}
             },
         }
-        if notified.poll(cx).is_ready() {
+        if self.client.0.wake.poll_woken(self.conn_id, cx).is_ready() {
             ready = true;
         }
         if wait.armed.is_some() && timer.as_mut().poll(cx).is_ready() {

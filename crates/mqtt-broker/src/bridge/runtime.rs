@@ -321,7 +321,7 @@ impl Runner {
                         return Outcome::Lost;
                     }
                 },
-                () = local.client.0.wake.notified() => {}
+                () = local.client.0.wake.woken(local.conn_id) => {}
                 Some(done) = forwarded.join_next(), if !forwarded.is_empty() => {
                     if let Ok((id, qos, Ok(_))) = done {
                         self.ack_local(local, id, qos);
