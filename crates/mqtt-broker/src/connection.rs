@@ -208,12 +208,10 @@ where
         client: accepted.client,
         conn_id: accepted.conn_id,
         version: connect.protocol,
-        max_qos: listener.max_qos,
-        mount_point: listener.mount_point.clone(),
+        listener: Arc::clone(listener),
         message_size_limit: config.message_size_limit.unwrap_or(0) as usize,
         wbuf: BytesMut::new(),
-        congested: Vec::new(),
-        paused_until: None,
+        pause: None,
         now: clock::now(),
         events: Vec::new(),
         rbuf,
@@ -346,17 +344,15 @@ struct Connection {
     client: ClientRef,
     conn_id: u64,
     version: ProtocolVersion,
-    max_qos: mqtt_codec::QoS,
-    /// The listener's `mount_point`.
-    mount_point: Option<String>,
+    /// The listener's options (`max_qos`, `mount_point`) as they were when it connected.
+    listener: Arc<Listener>,
     /// `message_size_limit` when the connection started; 0 = no limit.
     message_size_limit: usize,
     /// Encoded packets not yet written (the part already written is advanced past).
     wbuf: BytesMut,
-    /// Subscribers this connection's publications left backlogged: reading waits for them.
-    congested: Vec<ClientRef>,
-    /// When waiting on `congested` stops if they make no progress.
-    paused_until: Option<tokio::time::Instant>,
+    /// Subscribers this connection's publications left backlogged, if any: reading waits for
+    /// them. Boxed: most connections never pause.
+    pause: Option<Box<Pause>>,
     /// The time of the current turn of the loop: one clock reading serves every packet read
     /// together.
     now: mqtt_session::Instant,
@@ -373,6 +369,15 @@ struct Connection {
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Whether the session was handed back to the hub (`Connection::release`).
     released: bool,
+}
+
+/// A publisher's pause for the subscribers it left backlogged (see `Connection::run`).
+#[derive(Default)]
+struct Pause {
+    /// Those subscribers; reading waits for them.
+    congested: Vec<ClientRef>,
+    /// When waiting on `congested` stops if they make no progress.
+    until: Option<tokio::time::Instant>,
 }
 
 /// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
@@ -539,7 +544,8 @@ impl Connection {
             let waiting_on = self.congested_target();
             // One timer serves the session's deadline and the end of a pause.
             let session_at = deadline.map(|d| origin.0 + clock::until(origin.1, d));
-            let wake_at = match (session_at, self.paused_until) {
+            let paused_until = self.pause.as_ref().and_then(|p| p.until);
+            let wake_at = match (session_at, paused_until) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -580,7 +586,7 @@ impl Connection {
     /// subscriber they went to must catch up first. `Some` when the connection ends.
     fn handle_buffered(&mut self, persists: bool) -> Option<Exit> {
         loop {
-            if !self.congested.is_empty() && self.congested_target().is_some() {
+            if self.pause.is_some() && self.congested_target().is_some() {
                 return None;
             }
             match self.decoder.decode(&mut self.rbuf) {
@@ -673,7 +679,9 @@ impl Connection {
                 if drain_wait.as_mut().poll(cx).is_ready() {
                     // It made progress: wait longer if it is still behind.
                     ready = true;
-                    self.paused_until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                    if let Some(pause) = &mut self.pause {
+                        pause.until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                    }
                 }
             }
             None => match poll_read_some(cx, io, &mut self.rbuf) {
@@ -701,7 +709,9 @@ impl Connection {
     /// The timer went off: the end of a pause without progress, or the session's deadline.
     fn timer_fired(&mut self) {
         if self
-            .paused_until
+            .pause
+            .as_ref()
+            .and_then(|p| p.until)
             .is_some_and(|p| p <= tokio::time::Instant::now())
         {
             debug!(
@@ -709,8 +719,7 @@ impl Connection {
                 self.client.id(),
                 PAUSE_WITHOUT_PROGRESS
             );
-            self.congested.clear();
-            self.paused_until = None;
+            self.pause = None;
         }
         let mut st = self.client.0.lock();
         if st.owner == Some(self.conn_id) {
@@ -726,16 +735,17 @@ impl Connection {
     /// The first subscriber in `congested` still backlogged, forgetting those that caught up
     /// (or went away); starts the pause if there is one.
     fn congested_target(&mut self) -> Option<ClientRef> {
-        while let Some(client) = self.congested.last() {
+        let pause = self.pause.as_mut()?;
+        while let Some(client) = pause.congested.last() {
             if client.0.is_congested() {
-                if self.paused_until.is_none() {
-                    self.paused_until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                if pause.until.is_none() {
+                    pause.until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
                 return Some(client.clone());
             }
-            self.congested.pop();
+            pause.congested.pop();
         }
-        self.paused_until = None;
+        self.pause = None;
         None
     }
 
@@ -782,7 +792,7 @@ impl Connection {
                 // A topic too long to take the mount point is refused: routing it unprefixed
                 // would let it out of the listener's part of the tree.
                 let mut outside_mount = false;
-                if let Some(mount) = &self.mount_point {
+                if let Some(mount) = &self.listener.mount_point {
                     match crate::mount::topic_in(mount, &message.topic) {
                         Some(t) => message.topic = t,
                         None => outside_mount = true,
@@ -828,8 +838,9 @@ impl Connection {
                 } else {
                     let routed = self.hub.publish(Some(&self.client), message, self.now);
                     for c in routed.congested {
-                        if !self.congested.contains(&c) {
-                            self.congested.push(c);
+                        let pause = self.pause.get_or_insert_with(Box::default);
+                        if !pause.congested.contains(&c) {
+                            pause.congested.push(c);
                         }
                     }
                     if routed.delivered == 0 && self.version.is_v5() {
@@ -853,7 +864,7 @@ impl Connection {
             Event::Subscribe(mut s) => {
                 // Filters too long to take the mount point fail (never subscribed unprefixed).
                 let mut refused = Vec::new();
-                if let Some(mount) = &self.mount_point {
+                if let Some(mount) = &self.listener.mount_point {
                     let filters = std::mem::take(&mut s.filters);
                     for (i, (filter, options)) in filters.into_iter().enumerate() {
                         match crate::mount::filter_in(mount, &filter) {
@@ -864,7 +875,7 @@ impl Connection {
                 }
                 let (mut suback, retained) =
                     self.hub
-                        .subscribe(&self.client, self.version, self.max_qos, s);
+                        .subscribe(&self.client, self.version, self.listener.max_qos, s);
                 let failure = if self.version.is_v5() {
                     ReasonCode::TopicFilterInvalid
                 } else {
@@ -880,7 +891,7 @@ impl Connection {
                 }
                 let now = clock::now();
                 for mut m in retained {
-                    if let Some(mount) = &self.mount_point {
+                    if let Some(mount) = &self.listener.mount_point {
                         match crate::mount::topic_out(mount, &m.topic) {
                             Some(t) => m.topic = t,
                             None => continue,
@@ -902,7 +913,7 @@ impl Connection {
             }
             Event::Unsubscribe(mut u) => {
                 let mut refused = Vec::new();
-                if let Some(mount) = &self.mount_point {
+                if let Some(mount) = &self.listener.mount_point {
                     let filters = std::mem::take(&mut u.filters);
                     for (i, filter) in filters.into_iter().enumerate() {
                         match crate::mount::filter_in(mount, &filter) {
