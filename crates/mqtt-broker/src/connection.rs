@@ -209,11 +209,10 @@ where
         conn_id: accepted.conn_id,
         version: connect.protocol,
         listener: Arc::clone(listener),
-        message_size_limit: config.message_size_limit.unwrap_or(0) as usize,
+        message_size_limit: config.message_size_limit.unwrap_or(0),
         wbuf: BytesMut::new(),
         pause: None,
         now: clock::now(),
-        events: Vec::new(),
         rbuf,
         decoder,
         // What the session's acceptance stored (submitted on the thread that accepted it,
@@ -347,7 +346,7 @@ struct Connection {
     /// The listener's options (`max_qos`, `mount_point`) as they were when it connected.
     listener: Arc<Listener>,
     /// `message_size_limit` when the connection started; 0 = no limit.
-    message_size_limit: usize,
+    message_size_limit: u32,
     /// Encoded packets not yet written (the part already written is advanced past).
     wbuf: BytesMut,
     /// Subscribers this connection's publications left backlogged, if any: reading waits for
@@ -356,9 +355,6 @@ struct Connection {
     /// The time of the current turn of the loop: one clock reading serves every packet read
     /// together.
     now: mqtt_session::Instant,
-    /// The session's events, taken out under its lock and handled after; kept for its
-    /// capacity.
-    events: Vec<Event>,
     /// Bytes read and not decoded yet (a packet's beginning).
     rbuf: BytesMut,
     decoder: Decoder,
@@ -516,10 +512,8 @@ impl Connection {
                 break exit;
             }
             if self.rbuf.is_empty() && self.rbuf.capacity() != 0 {
-                // Everything read was handled: an idle connection holds no read buffer, nor
-                // room for events.
+                // Everything read was handled: an idle connection holds no read buffer.
                 self.rbuf = BytesMut::new();
-                self.events = Vec::new();
             }
             let before = self.wbuf.len();
             let (closing, deadline) = match self.collect_output() {
@@ -764,7 +758,7 @@ impl Connection {
         // (A clone of the hub only then: its reference count is shared by every core.)
         let hub = (changes_state && self.hub.persists()).then(|| Arc::clone(&self.hub));
         let _gate = hub.as_deref().and_then(Hub::store_gate);
-        let mut events = std::mem::take(&mut self.events);
+        let mut events = take_events();
         {
             let mut st = self.client.0.lock();
             if st.owner != Some(self.conn_id) {
@@ -779,7 +773,7 @@ impl Connection {
                 step = Step::Close(e);
             }
         }
-        self.events = events;
+        give_back_events(events);
         if changes_state {
             self.hub.session_changed(&self.client);
         }
@@ -798,7 +792,7 @@ impl Connection {
                         None => outside_mount = true,
                     }
                 }
-                let limit = self.message_size_limit;
+                let limit = self.message_size_limit as usize;
                 let reason = if outside_mount {
                     debug!(
                         "Denied PUBLISH from {}: topic too long for the mount point.",
@@ -1030,7 +1024,7 @@ impl Connection {
                 crate::store::take_submitted_here();
             }
         }
-        let mut events = std::mem::take(&mut self.events);
+        let mut events = take_events();
         drain_events(&mut st, &mut events);
         if self.rbuf.is_empty() {
             // Quiet for now: the session gives back the room its queues grew to.
@@ -1044,7 +1038,7 @@ impl Connection {
                 closing = Some(ending);
             }
         }
-        self.events = events;
+        give_back_events(events);
         if self.hub.persists() {
             // What this turn stored on this thread (packets handled, output collected, events
             // acted on): the output waits for it.
@@ -1082,6 +1076,25 @@ impl Connection {
             let _ = d.encode(self.version, &mut self.wbuf);
         }
         self.close(wr).await;
+    }
+}
+
+thread_local! {
+    /// Where the connections of a worker thread put their session's events, taken out under
+    /// its lock and handled after: kept for its capacity, and no connection holds one.
+    static EVENTS: std::cell::Cell<Vec<Event>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The thread's event buffer (empty; a new one if it is in use).
+fn take_events() -> Vec<Event> {
+    EVENTS.with(std::cell::Cell::take)
+}
+
+/// Returns the buffer [`take_events`] gave, unless a burst made it large.
+fn give_back_events(mut events: Vec<Event>) {
+    events.clear();
+    if events.capacity() <= 1024 {
+        EVENTS.with(|e| e.set(events));
     }
 }
 
