@@ -26,6 +26,7 @@ use crate::client::{ClientRef, Role};
 use crate::clock;
 use crate::config::Listener;
 use crate::hub::{Ending, Hub};
+use crate::server::ConnectionSlot;
 
 /// How long a new connection may take to send CONNECT.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,7 +50,7 @@ pub(crate) fn serve<S>(
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
-    max_connections_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    slot: ConnectionSlot,
 ) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -61,7 +62,7 @@ where
         peer,
         connect_timeout,
         cert_username,
-        max_connections_permit,
+        slot,
     )))
 }
 
@@ -99,7 +100,7 @@ async fn handshake<S>(
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    slot: ConnectionSlot,
 ) -> Option<(Box<Connection>, S)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -218,7 +219,7 @@ where
         // What the session's acceptance stored (submitted on the thread that accepted it,
         // maybe a blocking one).
         store_seq: accepted.store_seq,
-        _permit: permit,
+        _slot: slot,
         released: false,
     });
     Some((conn, stream))
@@ -361,8 +362,9 @@ struct Connection {
     /// Persistence: the last stored change this connection's output depends on (its own
     /// session's, and those its publications made); written once that is committed.
     store_seq: u64,
-    /// The listener's `max_connections` place, held until the connection ends.
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its place among the listener's `max_connections` and the server's connection tasks,
+    /// held until the connection ends.
+    _slot: ConnectionSlot,
     /// Whether the session was handed back to the hub (`Connection::release`).
     released: bool,
 }
@@ -391,8 +393,8 @@ impl Drop for Connection {
             return;
         }
         if std::thread::panicking() {
-            warn!(
-                "Client {} disconnected after an internal error.",
+            error!(
+                "Error: the connection task of client {} panicked; that connection was closed.",
                 self.client.id()
             );
         }
