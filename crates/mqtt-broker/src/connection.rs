@@ -221,6 +221,8 @@ where
         store_seq: accepted.store_seq,
         _slot: slot,
         released: false,
+        unflushed: false,
+        armed: None,
     });
     Some((conn, stream))
 }
@@ -367,6 +369,11 @@ struct Connection {
     _slot: ConnectionSlot,
     /// Whether the session was handed back to the hub (`Connection::release`).
     released: bool,
+    /// Whether bytes were written since the last flush (a layered transport, WebSocket or
+    /// TLS, may hold them until flushed).
+    unflushed: bool,
+    /// When the loop's timer is set to go off (in the session's time), if it is.
+    armed: Option<mqtt_session::Instant>,
 }
 
 /// A publisher's pause for the subscribers it left backlogged (see `Connection::run`).
@@ -376,6 +383,8 @@ struct Pause {
     congested: Vec<ClientRef>,
     /// When waiting on `congested` stops if they make no progress.
     until: Option<tokio::time::Instant>,
+    /// This turn's wait for the first of them to make progress.
+    drained: Option<Pin<Box<Drained>>>,
 }
 
 /// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
@@ -430,15 +439,6 @@ async fn drained(client: ClientRef) {
 /// The wait for a congested subscriber (`drained`), boxed.
 type Drained = dyn std::future::Future<Output = ()> + Send;
 
-/// What the loop's wait keeps from one turn to the next.
-struct Wait {
-    /// Whether bytes were written since the last flush (a layered transport, WebSocket or
-    /// TLS, may hold them until flushed).
-    unflushed: bool,
-    /// When the timer is set to go off, if it is.
-    armed: Option<tokio::time::Instant>,
-}
-
 /// How the connection's loop ends: what is left to do with the socket.
 enum Exit {
     /// Send what the session has left, then close.
@@ -482,16 +482,12 @@ impl Connection {
         // timer and the wake-up registration), not a future per branch, which is most of what
         // an idle connection costs. The rare waits (closing, persistence) are boxed so that
         // they add nothing to it.
-        let mut wait = Wait {
-            unflushed: false,
-            armed: None,
-        };
+        //
         // The session's timer. Re-arming a tokio timer costs a clock reading and a trip
         // through the timer wheel, and the keep-alive deadline moves with every packet read:
         // the timer is only moved earlier, and when it fires before the session's deadline,
         // `handle_timeout` finds nothing due and the next turn arms it again.
-        let origin = (tokio::time::Instant::now(), clock::now());
-        let timer = tokio::time::sleep_until(origin.0);
+        let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut shutdown_seen = false;
         let persists = self.hub.persists();
@@ -538,25 +534,30 @@ impl Connection {
                 break Exit::Close(ending);
             }
             let waiting_on = self.congested_target();
-            // One timer serves the session's deadline and the end of a pause.
-            let session_at = deadline.map(|d| origin.0 + clock::until(origin.1, d));
-            let paused_until = self.pause.as_ref().and_then(|p| p.until);
-            let wake_at = match (session_at, paused_until) {
+            // One timer serves the session's deadline and the end of a pause, compared in the
+            // session's time. A pause is measured on tokio's (monotonic) clock, so that a jump
+            // of the wall clock does not stretch it; the clock is read only while paused, or
+            // to move the timer.
+            let paused_until = self
+                .pause
+                .as_ref()
+                .and_then(|p| p.until)
+                .map(|p| self.now + p.saturating_duration_since(tokio::time::Instant::now()));
+            let wake_at = match (deadline, paused_until) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             if let Some(at) = wake_at {
-                if wait.armed.is_none_or(|a| at < a) {
-                    timer.as_mut().reset(at);
-                    wait.armed = Some(at);
+                if self.armed.is_none_or(|a| at < a) {
+                    let when = tokio::time::Instant::now() + clock::until(self.now, at);
+                    timer.as_mut().reset(when);
+                    self.armed = Some(at);
                 }
             }
-            // Boxed: only a paused connection pays for the wait's state.
-            let mut drain_wait = waiting_on.map(|c| -> Pin<Box<Drained>> { Box::pin(drained(c)) });
-            let woken = std::future::poll_fn(|cx| {
-                self.poll_wait(cx, io, &mut wait, timer.as_mut(), drain_wait.as_mut())
-            })
-            .await;
+            if let (Some(c), Some(pause)) = (waiting_on, self.pause.as_mut()) {
+                pause.drained = Some(Box::pin(drained(c)));
+            }
+            let woken = std::future::poll_fn(|cx| self.poll_wait(cx, io, timer.as_mut())).await;
             if let Some(ending) = woken {
                 break Exit::Now(ending);
             }
@@ -628,14 +629,11 @@ impl Connection {
     /// is ready is handled here, all of it in the same poll, so that neither direction can
     /// starve the other; `Ready` once anything was (`Some` when the connection ends), and
     /// `Pending` only when every one of them registered for a wake-up.
-    #[allow(clippy::too_many_arguments)]
     fn poll_wait<S>(
         &mut self,
         cx: &mut Context<'_>,
         io: &mut S,
-        wait: &mut Wait,
         mut timer: Pin<&mut tokio::time::Sleep>,
-        drain_wait: Option<&mut Pin<Box<Drained>>>,
     ) -> Poll<Option<Ending>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -647,7 +645,7 @@ impl Connection {
                 Poll::Ready(Ok(n)) => {
                     ready = true;
                     self.wbuf.advance(n);
-                    wait.unflushed = true;
+                    self.unflushed = true;
                     if self.wbuf.is_empty() {
                         // Nothing held for an idle connection (see `read_some`).
                         self.wbuf = BytesMut::new();
@@ -661,23 +659,26 @@ impl Connection {
                 Poll::Pending => {}
             }
         }
-        if self.wbuf.is_empty() && wait.unflushed {
+        if self.wbuf.is_empty() && self.unflushed {
             // Done at once on TCP (a no-op); a layered transport (WebSocket, TLS) may hold
             // bytes until flushed, and finish later.
             match Pin::new(&mut *io).poll_flush(cx) {
-                Poll::Ready(Ok(())) => wait.unflushed = false,
+                Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
                 Poll::Pending => {}
             }
         }
-        match drain_wait {
-            Some(drain_wait) => {
-                if drain_wait.as_mut().poll(cx).is_ready() {
+        match self.pause.as_mut().filter(|p| p.drained.is_some()) {
+            Some(pause) => {
+                if pause
+                    .drained
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+                {
                     // It made progress: wait longer if it is still behind.
                     ready = true;
-                    if let Some(pause) = &mut self.pause {
-                        pause.until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
-                    }
+                    pause.drained = None;
+                    pause.until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
             }
             None => match poll_read_some(cx, io, &mut self.rbuf) {
@@ -690,9 +691,9 @@ impl Connection {
         if self.client.0.wake.poll_woken(self.conn_id, cx).is_ready() {
             ready = true;
         }
-        if wait.armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+        if self.armed.is_some() && timer.as_mut().poll(cx).is_ready() {
             ready = true;
-            wait.armed = None;
+            self.armed = None;
             self.timer_fired();
         }
         if ready {
