@@ -509,8 +509,10 @@ impl Connection {
             if let Some(exit) = self.handle_buffered(persists) {
                 break exit;
             }
-            if self.rbuf.is_empty() && self.rbuf.capacity() != 0 {
-                // Everything read was handled: an idle connection holds no read buffer.
+            if self.rbuf.is_empty() {
+                // Everything read was handled: an idle connection holds no read buffer. Even
+                // one without room left: it still shares the allocation the packets decoded
+                // from it were split off (the CONNECT's), and kept it alive.
                 self.rbuf = BytesMut::new();
             }
             let before = self.wbuf.len();
