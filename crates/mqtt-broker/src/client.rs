@@ -59,7 +59,7 @@ pub(crate) struct ClientState {
     /// Boxed: most clients have none, and every session carries the field.
     pub(crate) will: Option<Box<Will>>,
     pub(crate) version: ProtocolVersion,
-    pub(crate) username: Option<String>,
+    pub(crate) username: Option<Box<str>>,
     /// MQTT 3.1/3.1.1 Clean Session, or MQTT 5 Clean Start.
     pub(crate) clean_start: bool,
     /// The `mount_point` of the listener the client connected through.
@@ -175,7 +175,8 @@ pub(crate) struct Client {
     pub(crate) wake: Wake,
     /// Wakes the publishers paused because this client's queue was backlogged, once it is
     /// not (or the client went away): see `connection.rs`, "Backpressure".
-    pub(crate) drained: Notify,
+    /// Made by the first publisher that waits: most clients never have one.
+    drained: std::sync::OnceLock<Box<Notify>>,
     /// Whether a publisher may be waiting on `drained`: spares the connection a wake-up call
     /// per write when nobody waits.
     pub(crate) watched: AtomicBool,
@@ -187,7 +188,7 @@ impl Client {
             id,
             state: Mutex::new(state),
             wake: Wake::default(),
-            drained: Notify::new(),
+            drained: std::sync::OnceLock::new(),
             watched: AtomicBool::new(false),
         }
     }
@@ -199,10 +200,17 @@ impl Client {
         st.owner.is_some() && st.session.is_backlogged()
     }
 
+    /// What publishers paused by this client wait on (see `drained`).
+    pub(crate) fn drained(&self) -> &Notify {
+        self.drained.get_or_init(Box::default)
+    }
+
     /// Releases the publishers waiting on this client, if any.
     pub(crate) fn release_waiters(&self) {
         if self.watched.swap(false, AtomicOrdering::SeqCst) {
-            self.drained.notify_waiters();
+            if let Some(drained) = self.drained.get() {
+                drained.notify_waiters();
+            }
         }
     }
 

@@ -426,7 +426,7 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Resolves when `client` drained below its limit or made progress writing (or at once if it
 /// is not congested any more).
 async fn drained(client: ClientRef) {
-    let notified = client.0.drained.notified();
+    let notified = client.0.drained().notified();
     tokio::pin!(notified);
     // Registered before looking, so that a release between the look and the wait is seen.
     notified.as_mut().enable();
