@@ -478,10 +478,10 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         // Everything awaited together is polled by one hand-written function (`poll_wait`)
-        // rather than a `select!` of futures: the task stores only what the wait needs (the
-        // timer and the wake-up registration), not a future per branch, which is most of what
-        // an idle connection costs. The rare waits (closing, persistence) are boxed so that
-        // they add nothing to it.
+        // rather than a `select!` of futures: the task stores only the timer and a few
+        // references across the wait, not a future per branch, which was most of what an idle
+        // connection cost. The rare waits (closing, persistence) are boxed so that they add
+        // nothing to it.
         //
         // The session's timer. Re-arming a tokio timer costs a clock reading and a trip
         // through the timer wheel, and the keep-alive deadline moves with every packet read:

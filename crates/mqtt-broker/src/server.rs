@@ -184,8 +184,8 @@ impl Broker {
     /// MQTT 5) and waits for their tasks to finish.
     ///
     /// Each connection runs as its own task. A panic in one (a bug) ends that task only: tokio
-    /// catches it at the task's boundary, this loop logs it and goes on, and the connection's
-    /// session is released as if its network connection had been lost (`connection::Release`).
+    /// catches it at the task's boundary, and the connection's session is released as if its
+    /// network connection had been lost, with an error logged (`Drop for connection::Connection`).
     /// The shared state stays usable: its locks recover from the poisoning such a panic leaves.
     pub async fn run(self) {
         let Broker {
