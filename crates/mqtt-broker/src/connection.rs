@@ -5,7 +5,10 @@
 //! they queue there) and its `Notify` (a wake-up); so the socket is written by one task, in
 //! the order the session produces packets.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use std::sync::atomic::Ordering as AtomicOrdering;
@@ -23,6 +26,7 @@ use crate::client::{ClientRef, Role};
 use crate::clock;
 use crate::config::Listener;
 use crate::hub::{Ending, Hub};
+use crate::server::ConnectionSlot;
 
 /// How long a new connection may take to send CONNECT.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,8 +37,12 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `use_subject_as_username`: the username the client certificate gives (it replaces the
 /// CONNECT's username, and its password is dropped, as in Mosquitto), or the refusal to send
 /// when the client has no usable certificate.
+///
+/// Most connections live long and idle, and the task is sized for its largest state: the
+/// handshake (the CONNECT, its timers, the authentication, and these arguments) is boxed, so
+/// that it is freed once done rather than kept in the task for its whole life.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve<S>(
+pub(crate) fn serve<S>(
     hub: Arc<Hub>,
     listener_index: usize,
     listener: Arc<Listener>,
@@ -42,35 +50,38 @@ pub(crate) async fn serve<S>(
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
-    max_connections_permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) where
+    slot: ConnectionSlot,
+) -> impl Future<Output = ()>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Held until the connection ends.
-    let _permit = max_connections_permit;
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    // Most connections live long and idle: the handshake's large, short-lived state (the
-    // CONNECT, its timers, the authentication) is boxed, so that it is freed once it is done
-    // rather than sized into the task for its whole life.
-    let handshake = Box::pin(handshake(
-        &hub,
-        listener_index,
-        &listener,
-        (&mut rd, &mut wr),
+    drive(Box::pin(handshake(
+        hub,
+        (listener_index, listener),
+        stream,
         peer,
         connect_timeout,
         cert_username,
-    ));
-    let Some((mut conn, release)) = handshake.await else {
+        slot,
+    )))
+}
+
+/// Runs the connection the handshake accepted, if it did.
+async fn drive<S, H>(handshake: Pin<Box<H>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Future<Output = Option<(Box<Connection>, S)>>,
+{
+    let Some((mut conn, mut stream)) = handshake.await else {
         return;
     };
-    // Boxed too: the compiler sizes the task for its largest state, and inline the two
-    // phases did not share their space.
-    let ending = Box::pin(conn.run(&mut rd, &mut wr)).await;
+    // Not split into halves: the loop polls reading and writing from one function, and the
+    // halves would cost an allocation and a lock per connection.
+    let ending = conn.run(&mut stream).await;
     // Logged once the hub has handled it (will, session kept or ended, its store change
     // submitted): whoever reads the log may rely on that.
-    release.finish(ending);
-    if hub.config().connection_messages {
+    conn.release(ending);
+    if conn.hub.config().connection_messages {
         match ending {
             Ending::Normal => info!("Client {} disconnected.", conn.client.id()),
             Ending::TakenOver => {}
@@ -80,20 +91,21 @@ pub(crate) async fn serve<S>(
 }
 
 /// Reads the CONNECT and has the hub accept it: the connection, ready to run, with what was
-/// read past the CONNECT; `None` if it was refused or failed (answered and logged here).
-async fn handshake<R, W>(
-    hub: &Arc<Hub>,
-    listener_index: usize,
-    listener: &Arc<Listener>,
-    (mut rd, mut wr): (&mut R, &mut W),
+/// read past the CONNECT, and the stream; `None` if it was refused or failed (answered and
+/// logged here).
+async fn handshake<S>(
+    hub: Arc<Hub>,
+    (listener_index, listener): (usize, Arc<Listener>),
+    mut stream: S,
     peer: String,
     connect_timeout: Duration,
     cert_username: Option<Result<String, ReasonCode>>,
-) -> Option<(Box<Connection>, Release)>
+    slot: ConnectionSlot,
+) -> Option<(Box<Connection>, S)>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
+    let (hub, listener, io) = (&hub, &listener, &mut stream);
     // The limits in force when the connection starts apply to it until it ends (a reload on
     // SIGHUP applies to later connections).
     let config = hub.config();
@@ -105,27 +117,24 @@ where
     if let Some(max) = config.max_packet_size {
         decoder.set_max_packet_size(max as usize);
     }
-    let connect = match tokio::time::timeout(
-        connect_timeout,
-        read_packet(&mut rd, &mut rbuf, &mut decoder),
-    )
-    .await
-    {
-        Ok(Ok(Some(Packet::Connect(c)))) => c,
-        Ok(Ok(_)) => return None,
-        Ok(Err(ReadError::Decode(e))) => {
-            refuse_malformed(&mut wr, &e, &peer).await;
-            return None;
-        }
-        Ok(Err(ReadError::Io(e))) => {
-            debug!("Socket error on new connection from {peer}: {e}");
-            return None;
-        }
-        Err(_) => {
-            info!("Client {peer} did not send CONNECT in time, closing.");
-            return None;
-        }
-    };
+    let connect =
+        match tokio::time::timeout(connect_timeout, read_packet(io, &mut rbuf, &mut decoder)).await
+        {
+            Ok(Ok(Some(Packet::Connect(c)))) => c,
+            Ok(Ok(_)) => return None,
+            Ok(Err(ReadError::Decode(e))) => {
+                refuse_malformed(io, &e, &peer).await;
+                return None;
+            }
+            Ok(Err(ReadError::Io(e))) => {
+                debug!("Socket error on new connection from {peer}: {e}");
+                return None;
+            }
+            Err(_) => {
+                info!("Client {peer} did not send CONNECT in time, closing.");
+                return None;
+            }
+        };
     let mut connect = connect;
     match cert_username {
         None => {}
@@ -152,12 +161,7 @@ where
                 reason_code: code,
                 ..ConnAck::default()
             };
-            write_packet(
-                &mut wr,
-                Packet::ConnAck(Box::new(connack)),
-                connect.protocol,
-            )
-            .await;
+            write_packet(io, Packet::ConnAck(Box::new(connack)), connect.protocol).await;
             return None;
         }
     }
@@ -191,83 +195,36 @@ where
     let accepted = match decided {
         Ok(a) => a,
         Err(connack) => {
-            write_packet(
-                &mut wr,
-                Packet::ConnAck(Box::new(*connack)),
-                connect.protocol,
-            )
-            .await;
+            write_packet(io, Packet::ConnAck(Box::new(*connack)), connect.protocol).await;
             return None;
         }
     };
     if config.connection_messages {
         info!("{}", connected_line(&connect, &peer, accepted.client.id()));
     }
-    // From here on the session belongs to this connection: released however the task ends.
-    let release = Release {
-        hub: Arc::clone(hub),
-        client: accepted.client.clone(),
-        conn_id: accepted.conn_id,
-        done: false,
-    };
+    // From here on the session belongs to this connection: released however the task ends
+    // (`Connection::release`).
     let conn = Box::new(Connection {
         hub: Arc::clone(hub),
         client: accepted.client,
         conn_id: accepted.conn_id,
         version: connect.protocol,
-        max_qos: listener.max_qos,
-        mount_point: listener.mount_point.clone(),
-        message_size_limit: config.message_size_limit.unwrap_or(0) as usize,
+        listener: Arc::clone(listener),
+        message_size_limit: config.message_size_limit.unwrap_or(0),
         wbuf: BytesMut::new(),
-        congested: Vec::new(),
-        paused_until: None,
+        pause: None,
         now: clock::now(),
-        events: Vec::new(),
         rbuf,
         decoder,
         // What the session's acceptance stored (submitted on the thread that accepted it,
         // maybe a blocking one).
         store_seq: accepted.store_seq,
+        _slot: slot,
+        released: false,
+        unflushed: false,
+        armed: None,
     });
-    Some((conn, release))
-}
-
-/// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
-/// will, session expiry). Normally through [`Release::finish`] with the way the connection
-/// ended; if the task unwinds from a panic (a bug) or is cancelled instead, `Drop` does it as
-/// for a lost connection, so that the session is not left owned by a connection that no longer
-/// exists (its messages queued for nobody, its will never published, its client id taken over
-/// at every reconnection).
-struct Release {
-    hub: Arc<Hub>,
-    client: ClientRef,
-    conn_id: u64,
-    done: bool,
-}
-
-impl Release {
-    fn finish(mut self, ending: Ending) {
-        self.done = true;
-        self.hub.disconnected(&self.client, self.conn_id, ending);
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        // Without a runtime (it is being dropped), no timer can be set and nobody is left to
-        // serve: nothing to release.
-        if self.done || tokio::runtime::Handle::try_current().is_err() {
-            return;
-        }
-        if std::thread::panicking() {
-            warn!(
-                "Client {} disconnected after an internal error.",
-                self.client.id()
-            );
-        }
-        self.hub
-            .disconnected(&self.client, self.conn_id, Ending::Abnormal);
-    }
+    Some((conn, stream))
 }
 
 /// Mosquitto's log line for a new client.
@@ -323,28 +280,35 @@ thread_local! {
 }
 
 /// Reads what the socket has (at least one byte, or 0 at end of stream) and appends it to
-/// `buf`. Each poll borrows the thread's scratch buffer only for its own duration, so
-/// connections (tasks) sharing a thread never hold it across an `.await`.
+/// `buf`.
 async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        SCRATCH.with(|scratch| {
-            let mut own;
-            let mut borrowed = scratch.try_borrow_mut();
-            let space: &mut [u8] = match borrowed.as_deref_mut() {
-                Ok(s) => s,
-                // Re-entered from within a read (not done today): a buffer of its own.
-                Err(_) => {
-                    own = vec![0; 4096];
-                    &mut own
-                }
-            };
-            let mut read = tokio::io::ReadBuf::new(space);
-            std::task::ready!(std::pin::Pin::new(&mut *rd).poll_read(cx, &mut read))?;
-            buf.extend_from_slice(read.filled());
-            std::task::Poll::Ready(Ok(read.filled().len()))
-        })
+    std::future::poll_fn(|cx| poll_read_some(cx, rd, buf)).await
+}
+
+/// Polls for what the socket has and appends it to `buf`. Each poll borrows the thread's
+/// scratch buffer only for its own duration, so connections (tasks) sharing a thread never
+/// hold it across an `.await`.
+fn poll_read_some<R: AsyncRead + Unpin>(
+    cx: &mut Context<'_>,
+    rd: &mut R,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    SCRATCH.with(|scratch| {
+        let mut own;
+        let mut borrowed = scratch.try_borrow_mut();
+        let space: &mut [u8] = match borrowed.as_deref_mut() {
+            Ok(s) => s,
+            // Re-entered from within a read (not done today): a buffer of its own.
+            Err(_) => {
+                own = vec![0; 4096];
+                &mut own
+            }
+        };
+        let mut read = tokio::io::ReadBuf::new(space);
+        std::task::ready!(Pin::new(&mut *rd).poll_read(cx, &mut read))?;
+        buf.extend_from_slice(read.filled());
+        Poll::Ready(Ok(read.filled().len()))
     })
-    .await
 }
 
 /// A bad first packet: MQTT 5 clients get a CONNACK with the reason (spec 4.13), others are
@@ -382,29 +346,70 @@ struct Connection {
     client: ClientRef,
     conn_id: u64,
     version: ProtocolVersion,
-    max_qos: mqtt_codec::QoS,
-    /// The listener's `mount_point`.
-    mount_point: Option<String>,
+    /// The listener's options (`max_qos`, `mount_point`) as they were when it connected.
+    listener: Arc<Listener>,
     /// `message_size_limit` when the connection started; 0 = no limit.
-    message_size_limit: usize,
+    message_size_limit: u32,
     /// Encoded packets not yet written (the part already written is advanced past).
     wbuf: BytesMut,
-    /// Subscribers this connection's publications left backlogged: reading waits for them.
-    congested: Vec<ClientRef>,
-    /// When waiting on `congested` stops if they make no progress.
-    paused_until: Option<tokio::time::Instant>,
+    /// Subscribers this connection's publications left backlogged, if any: reading waits for
+    /// them. Boxed: most connections never pause.
+    pause: Option<Box<Pause>>,
     /// The time of the current turn of the loop: one clock reading serves every packet read
     /// together.
     now: mqtt_session::Instant,
-    /// The session's events, taken out under its lock and handled after; kept for its
-    /// capacity.
-    events: Vec<Event>,
     /// Bytes read and not decoded yet (a packet's beginning).
     rbuf: BytesMut,
     decoder: Decoder,
     /// Persistence: the last stored change this connection's output depends on (its own
     /// session's, and those its publications made); written once that is committed.
     store_seq: u64,
+    /// Its place among the listener's `max_connections` and the server's connection tasks,
+    /// held until the connection ends.
+    _slot: ConnectionSlot,
+    /// Whether the session was handed back to the hub (`Connection::release`).
+    released: bool,
+    /// Whether bytes were written since the last flush (a layered transport, WebSocket or
+    /// TLS, may hold them until flushed).
+    unflushed: bool,
+    /// When the loop's timer is set to go off (in the session's time), if it is.
+    armed: Option<mqtt_session::Instant>,
+}
+
+/// A publisher's pause for the subscribers it left backlogged (see `Connection::run`).
+#[derive(Default)]
+struct Pause {
+    /// Those subscribers; reading waits for them.
+    congested: Vec<ClientRef>,
+    /// When waiting on `congested` stops if they make no progress.
+    until: Option<tokio::time::Instant>,
+    /// This turn's wait for the first of them to make progress.
+    drained: Option<Pin<Box<Drained>>>,
+}
+
+/// Hands a client's session back to the hub when its connection ends (`Hub::disconnected`:
+/// will, session expiry). Normally through [`Connection::release`] with the way the connection
+/// ended; if the task unwinds from a panic (a bug) or is cancelled instead, `Drop` does it as
+/// for a lost connection, so that the session is not left owned by a connection that no longer
+/// exists (its messages queued for nobody, its will never published, its client id taken over
+/// at every reconnection).
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.client.0.wake.forget(self.conn_id);
+        // Without a runtime (it is being dropped), no timer can be set and nobody is left to
+        // serve: nothing to release.
+        if self.released || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if std::thread::panicking() {
+            error!(
+                "Error: the connection task of client {} panicked; that connection was closed.",
+                self.client.id()
+            );
+        }
+        self.hub
+            .disconnected(&self.client, self.conn_id, Ending::Abnormal);
+    }
 }
 
 /// How long a publisher's connection stops reading for subscribers that make no progress at
@@ -420,8 +425,8 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Resolves when `client` drained below its limit or made progress writing (or at once if it
 /// is not congested any more).
-async fn drained(client: &ClientRef) {
-    let notified = client.0.drained.notified();
+async fn drained(client: ClientRef) {
+    let notified = client.0.drained().notified();
     tokio::pin!(notified);
     // Registered before looking, so that a release between the look and the wait is seen.
     notified.as_mut().enable();
@@ -431,17 +436,19 @@ async fn drained(client: &ClientRef) {
     }
 }
 
-/// Writes some of `buf` (`Some(bytes written)`), or flushes when it is empty (`None`). Each
-/// step may be cancelled by the connection's `select!` without losing or repeating bytes.
-async fn write_or_flush<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    buf: &[u8],
-) -> std::io::Result<Option<usize>> {
-    if buf.is_empty() {
-        wr.flush().await.map(|()| None)
-    } else {
-        wr.write(buf).await.map(Some)
-    }
+/// The wait for a congested subscriber (`drained`), boxed.
+type Drained = dyn std::future::Future<Output = ()> + Send;
+
+/// How the connection's loop ends: what is left to do with the socket.
+enum Exit {
+    /// Send what the session has left, then close.
+    Flush(Ending),
+    /// Write what is in the write buffer, then close.
+    Close(Ending),
+    /// Another connection took the session over.
+    TakenOver,
+    /// Nothing more to send (the socket failed or closed).
+    Now(Ending),
 }
 
 /// What processing an input left the connection in.
@@ -451,6 +458,12 @@ enum Step {
 }
 
 impl Connection {
+    /// Hands the session back to the hub, the connection having ended so.
+    fn release(&mut self, ending: Ending) {
+        self.released = true;
+        self.hub.disconnected(&self.client, self.conn_id, ending);
+    }
+
     /// The connection's loop. Reading, writing, the session's timer, wake-ups from routers and
     /// server shutdown are all awaited together, so that a peer that stops reading does not
     /// stop the connection from noticing anything else (a takeover, a shutdown, its acks).
@@ -460,25 +473,25 @@ impl Connection {
     /// connection then stops until those subscribers catch up, or made no progress for
     /// [`PAUSE_WITHOUT_PROGRESS`]. TCP then slows the publisher down, and nothing it was told
     /// was received gets dropped (Mosquitto drops at `max_queued_messages` instead).
-    async fn run<R, W>(&mut self, rd: &mut R, wr: &mut W) -> Ending
+    async fn run<S>(&mut self, io: &mut S) -> Ending
     where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
-        // Whether bytes were written since the last flush (a layered transport, WebSocket or
-        // TLS, may hold them until flushed).
-        let mut unflushed = false;
+        // Everything awaited together is polled by one hand-written function (`poll_wait`)
+        // rather than a `select!` of futures: the task stores only the timer and a few
+        // references across the wait, not a future per branch, which was most of what an idle
+        // connection cost. The rare waits (closing, persistence) are boxed so that they add
+        // nothing to it.
+        //
         // The session's timer. Re-arming a tokio timer costs a clock reading and a trip
         // through the timer wheel, and the keep-alive deadline moves with every packet read:
         // the timer is only moved earlier, and when it fires before the session's deadline,
         // `handle_timeout` finds nothing due and the next turn arms it again.
-        let origin = (tokio::time::Instant::now(), clock::now());
-        let timer = tokio::time::sleep_until(origin.0);
+        let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
-        let mut armed: Option<tokio::time::Instant> = None;
         let mut shutdown_seen = false;
         let persists = self.hub.persists();
-        loop {
+        let exit = loop {
             self.now = clock::now();
             if persists {
                 // From here to the output below, changes submitted on this thread are ours.
@@ -493,181 +506,245 @@ impl Connection {
                         .disconnect(Disconnect::new(ReasonCode::ServerShuttingDown));
                 }
             }
-            // Packets already buffered (they may have arrived with CONNECT), unless a
-            // subscriber they went to must catch up first.
-            loop {
-                if !self.congested.is_empty() && self.congested_target().is_some() {
-                    break;
-                }
-                match self.decoder.decode(&mut self.rbuf) {
-                    Ok(Some(packet)) => {
-                        // PUBACK and PUBCOMP complete our own flows: what they change (a
-                        // message no longer held) is stored, but nothing we send depends on
-                        // it, so the output does not wait for its commit (a crash before it
-                        // only resends the message, or its PUBREL, which QoS 1 and the QoS 2
-                        // receiver's rules absorb). Without this, a subscriber's next
-                        // delivery waited for the commit of its previous PUBACK: one window
-                        // of deliveries per fsync.
-                        let completes =
-                            persists && matches!(packet, Packet::PubAck(_) | Packet::PubComp(_));
-                        if completes {
-                            self.store_seq =
-                                self.store_seq.max(crate::store::take_submitted_here());
-                        }
-                        let step = self.handle_packet(packet);
-                        if completes {
-                            crate::store::take_submitted_here();
-                        }
-                        if let Step::Close(ending) = step {
-                            self.flush(wr).await;
-                            return ending;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(
-                            "Client {} sent a malformed packet: {e}; disconnecting.",
-                            self.client.id()
-                        );
-                        if self.version.is_v5() {
-                            let d = Packet::from(Disconnect::new(e.reason_code()));
-                            let _ = d.encode(self.version, &mut self.wbuf);
-                        }
-                        self.close(wr).await;
-                        return Ending::Abnormal;
-                    }
-                }
+            if let Some(exit) = self.handle_buffered(persists) {
+                break exit;
             }
-            if self.rbuf.is_empty() && self.rbuf.capacity() != 0 {
-                // Everything read was handled: an idle connection holds no read buffer, nor
-                // room for events.
+            if self.rbuf.is_empty() {
+                // Everything read was handled: an idle connection holds no read buffer. Even
+                // one without room left: it still shares the allocation the packets decoded
+                // from it were split off (the CONNECT's), and kept it alive.
                 self.rbuf = BytesMut::new();
-                self.events = Vec::new();
             }
             let before = self.wbuf.len();
             let (closing, deadline) = match self.collect_output() {
                 Some(out) => out,
-                None => {
-                    self.send_taken_over(wr).await;
-                    return Ending::TakenOver;
-                }
+                None => break Exit::TakenOver,
             };
-            if self.wbuf.len() > before {
-                // persistence_sync ack: nothing leaves before the state it reflects is on disk.
-                if !self.hub.store_barrier(self.store_seq).await {
-                    warn!(
-                        "Client {} disconnected: its state could not be made durable.",
-                        self.client.id()
-                    );
-                    return Ending::Abnormal;
-                }
+            if self.wbuf.len() > before
+                && persists
+                && !Box::pin(self.hub.store_barrier(self.store_seq)).await
+            {
+                // persistence_sync ack: nothing leaves before the state it reflects is on
+                // disk.
+                warn!(
+                    "Client {} disconnected: its state could not be made durable.",
+                    self.client.id()
+                );
+                break Exit::Now(Ending::Abnormal);
             }
             if let Some(ending) = closing {
-                self.close(wr).await;
-                return ending;
+                break Exit::Close(ending);
             }
             let waiting_on = self.congested_target();
-            // One timer serves the session's deadline and the end of a pause.
-            let session_at = deadline.map(|d| origin.0 + clock::until(origin.1, d));
-            let wake_at = match (session_at, self.paused_until) {
+            // One timer serves the session's deadline and the end of a pause, compared in the
+            // session's time. A pause is measured on tokio's (monotonic) clock, so that a jump
+            // of the wall clock does not stretch it; the clock is read only while paused, or
+            // to move the timer.
+            let paused_until = self
+                .pause
+                .as_ref()
+                .and_then(|p| p.until)
+                .map(|p| self.now + p.saturating_duration_since(tokio::time::Instant::now()));
+            let wake_at = match (deadline, paused_until) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             if let Some(at) = wake_at {
-                if armed.is_none_or(|a| at < a) {
-                    timer.as_mut().reset(at);
-                    armed = Some(at);
+                if self.armed.is_none_or(|a| at < a) {
+                    let when = tokio::time::Instant::now() + clock::until(self.now, at);
+                    timer.as_mut().reset(when);
+                    self.armed = Some(at);
                 }
             }
-            // Boxed: only a paused connection pays for the wait's state.
-            let mut drain_wait = waiting_on.as_ref().map(|c| Box::pin(drained(c)));
-            let writing = !self.wbuf.is_empty();
-            tokio::select! {
-                read = read_some(rd, &mut self.rbuf), if waiting_on.is_none() => match read {
-                    Ok(0) => return Ending::Abnormal,
-                    Ok(_) => {}
-                    Err(e) => {
-                        debug!("Socket error on client {}: {e}", self.client.id());
-                        return Ending::Abnormal;
+            if let (Some(c), Some(pause)) = (waiting_on, self.pause.as_mut()) {
+                pause.drained = Some(Box::pin(drained(c)));
+            }
+            let woken = std::future::poll_fn(|cx| self.poll_wait(cx, io, timer.as_mut())).await;
+            if let Some(ending) = woken {
+                break Exit::Now(ending);
+            }
+        };
+        match exit {
+            Exit::Flush(ending) => {
+                Box::pin(self.flush(io)).await;
+                ending
+            }
+            Exit::Close(ending) => {
+                Box::pin(self.close(io)).await;
+                ending
+            }
+            Exit::TakenOver => {
+                Box::pin(self.send_taken_over(io)).await;
+                Ending::TakenOver
+            }
+            Exit::Now(ending) => ending,
+        }
+    }
+
+    /// Handles the packets already buffered (they may have arrived with CONNECT), unless a
+    /// subscriber they went to must catch up first. `Some` when the connection ends.
+    fn handle_buffered(&mut self, persists: bool) -> Option<Exit> {
+        loop {
+            if self.pause.is_some() && self.congested_target().is_some() {
+                return None;
+            }
+            match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(packet)) => {
+                    // PUBACK and PUBCOMP complete our own flows: what they change (a message
+                    // no longer held) is stored, but nothing we send depends on it, so the
+                    // output does not wait for its commit (a crash before it only resends the
+                    // message, or its PUBREL, which QoS 1 and the QoS 2 receiver's rules
+                    // absorb). Without this, a subscriber's next delivery waited for the
+                    // commit of its previous PUBACK: one window of deliveries per fsync.
+                    let completes =
+                        persists && matches!(packet, Packet::PubAck(_) | Packet::PubComp(_));
+                    if completes {
+                        self.store_seq = self.store_seq.max(crate::store::take_submitted_here());
                     }
-                },
-                io = write_or_flush(wr, &self.wbuf), if writing || unflushed => match io {
-                    Ok(Some(0)) => return Ending::Abnormal,
-                    Ok(Some(n)) => {
-                        self.wbuf.advance(n);
-                        unflushed = true;
-                        if self.wbuf.is_empty() {
-                            // Nothing held for an idle connection (see `read_some`).
-                            self.wbuf = BytesMut::new();
-                            // One poll of flush, rather than a turn of the loop for it: done at
-                            // once on TCP (a no-op); a layered transport that cannot finish
-                            // now is flushed by the branch above.
-                            let flushed = std::future::poll_fn(|cx| {
-                                std::task::Poll::Ready(std::pin::Pin::new(&mut *wr).poll_flush(cx))
-                            })
-                            .await;
-                            match flushed {
-                                std::task::Poll::Ready(Ok(())) => unflushed = false,
-                                std::task::Poll::Ready(Err(e)) => {
-                                    debug!("Socket error on client {}: {e}", self.client.id());
-                                    return Ending::Abnormal;
-                                }
-                                std::task::Poll::Pending => {}
-                            }
-                        }
-                        if self.client.0.watched.load(AtomicOrdering::Relaxed) {
-                            // Progress: publishers waiting on this client look again.
-                            self.client.0.release_waiters();
-                        }
+                    let step = self.handle_packet(packet);
+                    if completes {
+                        crate::store::take_submitted_here();
                     }
-                    Ok(None) => unflushed = false,
-                    Err(e) => {
-                        debug!("Socket error on client {}: {e}", self.client.id());
-                        return Ending::Abnormal;
+                    if let Step::Close(ending) = step {
+                        return Some(Exit::Flush(ending));
                     }
-                },
-                () = maybe(drain_wait.as_mut()), if drain_wait.is_some() => {
-                    // It made progress: wait longer if it is still behind.
-                    self.paused_until =
-                        Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
-                () = self.client.0.wake.notified() => {}
-                () = &mut timer, if armed.is_some() => {
-                    armed = None;
-                    if self
-                        .paused_until
-                        .is_some_and(|p| p <= tokio::time::Instant::now())
-                    {
-                        debug!(
-                            "Client {}: a subscriber made no progress for {:?}; reading again.",
-                            self.client.id(),
-                            PAUSE_WITHOUT_PROGRESS
-                        );
-                        self.congested.clear();
-                        self.paused_until = None;
+                Ok(None) => return None,
+                Err(e) => {
+                    warn!(
+                        "Client {} sent a malformed packet: {e}; disconnecting.",
+                        self.client.id()
+                    );
+                    if self.version.is_v5() {
+                        let d = Packet::from(Disconnect::new(e.reason_code()));
+                        let _ = d.encode(self.version, &mut self.wbuf);
                     }
-                    let mut st = self.client.0.lock();
-                    if st.owner == Some(self.conn_id) {
-                        st.session.handle_timeout(clock::now());
-                    }
+                    return Some(Exit::Close(Ending::Abnormal));
                 }
             }
         }
     }
 
+    /// One poll of everything the loop waits for: the socket readable (unless paused), the
+    /// socket taking more of the write buffer (or a flush), the subscriber a pause waits on,
+    /// a wake-up from routers (messages queued, a takeover, shutdown) and the timer. Whatever
+    /// is ready is handled here, all of it in the same poll, so that neither direction can
+    /// starve the other; `Ready` once anything was (`Some` when the connection ends), and
+    /// `Pending` only when every one of them registered for a wake-up.
+    fn poll_wait<S>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut S,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Option<Ending>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut ready = false;
+        if !self.wbuf.is_empty() {
+            match Pin::new(&mut *io).poll_write(cx, &self.wbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Some(Ending::Abnormal)),
+                Poll::Ready(Ok(n)) => {
+                    ready = true;
+                    self.wbuf.advance(n);
+                    self.unflushed = true;
+                    if self.wbuf.is_empty() {
+                        // Nothing held for an idle connection (see `read_some`).
+                        self.wbuf = BytesMut::new();
+                    }
+                    if self.client.0.watched.load(AtomicOrdering::Relaxed) {
+                        // Progress: publishers waiting on this client look again.
+                        self.client.0.release_waiters();
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
+                Poll::Pending => {}
+            }
+        }
+        if self.wbuf.is_empty() && self.unflushed {
+            // Done at once on TCP (a no-op); a layered transport (WebSocket, TLS) may hold
+            // bytes until flushed, and finish later.
+            match Pin::new(&mut *io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
+                Poll::Pending => {}
+            }
+        }
+        match self.pause.as_mut().filter(|p| p.drained.is_some()) {
+            Some(pause) => {
+                if pause
+                    .drained
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+                {
+                    // It made progress: wait longer if it is still behind.
+                    ready = true;
+                    pause.drained = None;
+                    pause.until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                }
+            }
+            None => match poll_read_some(cx, io, &mut self.rbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Some(Ending::Abnormal)),
+                Poll::Ready(Ok(_)) => ready = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(self.socket_error(&e))),
+                Poll::Pending => {}
+            },
+        }
+        if self.client.0.wake.poll_woken(self.conn_id, cx).is_ready() {
+            ready = true;
+        }
+        if self.armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+            ready = true;
+            self.armed = None;
+            self.timer_fired();
+        }
+        if ready {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The timer went off: the end of a pause without progress, or the session's deadline.
+    fn timer_fired(&mut self) {
+        if self
+            .pause
+            .as_ref()
+            .and_then(|p| p.until)
+            .is_some_and(|p| p <= tokio::time::Instant::now())
+        {
+            debug!(
+                "Client {}: a subscriber made no progress for {:?}; reading again.",
+                self.client.id(),
+                PAUSE_WITHOUT_PROGRESS
+            );
+            self.pause = None;
+        }
+        let mut st = self.client.0.lock();
+        if st.owner == Some(self.conn_id) {
+            st.session.handle_timeout(clock::now());
+        }
+    }
+
+    fn socket_error(&self, e: &std::io::Error) -> Ending {
+        debug!("Socket error on client {}: {e}", self.client.id());
+        Ending::Abnormal
+    }
+
     /// The first subscriber in `congested` still backlogged, forgetting those that caught up
     /// (or went away); starts the pause if there is one.
     fn congested_target(&mut self) -> Option<ClientRef> {
-        while let Some(client) = self.congested.last() {
+        let pause = self.pause.as_mut()?;
+        while let Some(client) = pause.congested.last() {
             if client.0.is_congested() {
-                if self.paused_until.is_none() {
-                    self.paused_until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
+                if pause.until.is_none() {
+                    pause.until = Some(tokio::time::Instant::now() + PAUSE_WITHOUT_PROGRESS);
                 }
                 return Some(client.clone());
             }
-            self.congested.pop();
+            pause.congested.pop();
         }
-        self.paused_until = None;
+        self.pause = None;
         None
     }
 
@@ -686,7 +763,7 @@ impl Connection {
         // (A clone of the hub only then: its reference count is shared by every core.)
         let hub = (changes_state && self.hub.persists()).then(|| Arc::clone(&self.hub));
         let _gate = hub.as_deref().and_then(Hub::store_gate);
-        let mut events = std::mem::take(&mut self.events);
+        let mut events = take_events();
         {
             let mut st = self.client.0.lock();
             if st.owner != Some(self.conn_id) {
@@ -701,7 +778,7 @@ impl Connection {
                 step = Step::Close(e);
             }
         }
-        self.events = events;
+        give_back_events(events);
         if changes_state {
             self.hub.session_changed(&self.client);
         }
@@ -714,13 +791,13 @@ impl Connection {
                 // A topic too long to take the mount point is refused: routing it unprefixed
                 // would let it out of the listener's part of the tree.
                 let mut outside_mount = false;
-                if let Some(mount) = &self.mount_point {
+                if let Some(mount) = &self.listener.mount_point {
                     match crate::mount::topic_in(mount, &message.topic) {
                         Some(t) => message.topic = t,
                         None => outside_mount = true,
                     }
                 }
-                let limit = self.message_size_limit;
+                let limit = self.message_size_limit as usize;
                 let reason = if outside_mount {
                     debug!(
                         "Denied PUBLISH from {}: topic too long for the mount point.",
@@ -760,8 +837,9 @@ impl Connection {
                 } else {
                     let routed = self.hub.publish(Some(&self.client), message, self.now);
                     for c in routed.congested {
-                        if !self.congested.contains(&c) {
-                            self.congested.push(c);
+                        let pause = self.pause.get_or_insert_with(Box::default);
+                        if !pause.congested.contains(&c) {
+                            pause.congested.push(c);
                         }
                     }
                     if routed.delivered == 0 && self.version.is_v5() {
@@ -785,7 +863,7 @@ impl Connection {
             Event::Subscribe(mut s) => {
                 // Filters too long to take the mount point fail (never subscribed unprefixed).
                 let mut refused = Vec::new();
-                if let Some(mount) = &self.mount_point {
+                if let Some(mount) = &self.listener.mount_point {
                     let filters = std::mem::take(&mut s.filters);
                     for (i, (filter, options)) in filters.into_iter().enumerate() {
                         match crate::mount::filter_in(mount, &filter) {
@@ -796,7 +874,7 @@ impl Connection {
                 }
                 let (mut suback, retained) =
                     self.hub
-                        .subscribe(&self.client, self.version, self.max_qos, s);
+                        .subscribe(&self.client, self.version, self.listener.max_qos, s);
                 let failure = if self.version.is_v5() {
                     ReasonCode::TopicFilterInvalid
                 } else {
@@ -812,7 +890,7 @@ impl Connection {
                 }
                 let now = clock::now();
                 for mut m in retained {
-                    if let Some(mount) = &self.mount_point {
+                    if let Some(mount) = &self.listener.mount_point {
                         match crate::mount::topic_out(mount, &m.topic) {
                             Some(t) => m.topic = t,
                             None => continue,
@@ -823,7 +901,7 @@ impl Connection {
             }
             Event::Unsubscribe(mut u) => {
                 let mut refused = Vec::new();
-                if let Some(mount) = &self.mount_point {
+                if let Some(mount) = &self.listener.mount_point {
                     let filters = std::mem::take(&mut u.filters);
                     for (i, filter) in filters.into_iter().enumerate() {
                         match crate::mount::filter_in(mount, &filter) {
@@ -940,7 +1018,7 @@ impl Connection {
                 crate::store::take_submitted_here();
             }
         }
-        let mut events = std::mem::take(&mut self.events);
+        let mut events = take_events();
         drain_events(&mut st, &mut events);
         if self.rbuf.is_empty() {
             // Quiet for now: the session gives back the room its queues grew to.
@@ -954,7 +1032,7 @@ impl Connection {
                 closing = Some(ending);
             }
         }
-        self.events = events;
+        give_back_events(events);
         if self.hub.persists() {
             // What this turn stored on this thread (packets handled, output collected, events
             // acted on): the output waits for it.
@@ -995,6 +1073,25 @@ impl Connection {
     }
 }
 
+thread_local! {
+    /// Where the connections of a worker thread put their session's events, taken out under
+    /// its lock and handled after: kept for its capacity, and no connection holds one.
+    static EVENTS: std::cell::Cell<Vec<Event>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The thread's event buffer (empty; a new one if it is in use).
+fn take_events() -> Vec<Event> {
+    EVENTS.with(std::cell::Cell::take)
+}
+
+/// Returns the buffer [`take_events`] gave, unless a burst made it large.
+fn give_back_events(mut events: Vec<Event>) {
+    events.clear();
+    if events.capacity() <= 1024 {
+        EVENTS.with(|e| e.set(events));
+    }
+}
+
 /// The session's pending events, taken while its lock is held. Completed or dropped deliveries
 /// no longer need handing over to another shared-subscription member: they are forgotten here,
 /// under the lock already taken, rather than with a second lock per message.
@@ -1006,13 +1103,5 @@ fn drain_events(st: &mut crate::client::ClientState, events: &mut Vec<Event>) {
             }
         }
         events.push(e);
-    }
-}
-
-/// Awaits `f`, or forever without one.
-async fn maybe<F: std::future::Future<Output = ()> + Unpin>(f: Option<&mut F>) {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
     }
 }

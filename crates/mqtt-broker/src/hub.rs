@@ -23,7 +23,7 @@ use mqtt_codec::{
 use mqtt_session::{Config as SessionConfig, Event, Message, MessageId, Session};
 use tracing::{debug, info};
 
-use crate::client::{Client, ClientRef, ClientState, ConnectionId, Role, Will};
+use crate::client::{Client, ClientRef, ClientState, ConnectionId, Role, SharedLinks, Will};
 use crate::clock;
 use crate::config::{Config, Listener};
 use crate::metrics::Metrics;
@@ -514,7 +514,7 @@ impl Hub {
                 clean_start: connect.clean_start,
                 mount_point: None,
                 listener: listener_index,
-                shared: HashMap::new(),
+                shared: SharedLinks::default(),
                 expires_at: None,
                 persisted: false,
                 records: MessageRecords::default(),
@@ -552,7 +552,7 @@ impl Hub {
         st.owner = Some(conn_id);
         st.generation += 1;
         st.version = connect.protocol;
-        st.username = connect.username.as_ref().map(|u| u.to_string());
+        st.username = connect.username.as_ref().map(|u| u.as_str().into());
         st.clean_start = connect.clean_start;
         st.mount_point = listener.mount_point.as_deref().map(Arc::from);
         st.listener = listener_index;
@@ -852,7 +852,7 @@ impl Hub {
             let st = client.0.lock();
             (
                 st.listener,
-                st.username.clone(),
+                st.username.as_deref().map(str::to_owned),
                 st.role,
                 is_persistent(&st),
             )
@@ -1382,7 +1382,7 @@ impl Hub {
             st.shared.iter().map(|(id, g)| (*id, *g)).collect();
         let record = SessionRecord {
             version: st.version,
-            username: st.username.clone(),
+            username: st.username.as_deref().map(str::to_owned),
             listener: u32::try_from(st.listener).unwrap_or(0),
             expires_at: st.expires_at,
             subscriptions,
@@ -1496,11 +1496,11 @@ impl Hub {
                 generation: 0,
                 will,
                 version: record.version,
-                username: record.username,
+                username: record.username.map(String::into_boxed_str),
                 clean_start: false,
                 mount_point: listener.mount_point.as_deref().map(Arc::from),
                 listener: index,
-                shared: HashMap::new(),
+                shared: SharedLinks::default(),
                 expires_at: record.expires_at,
                 persisted: true,
                 records: MessageRecords::restored(record.epoch, written),

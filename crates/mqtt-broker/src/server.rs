@@ -184,8 +184,8 @@ impl Broker {
     /// MQTT 5) and waits for their tasks to finish.
     ///
     /// Each connection runs as its own task. A panic in one (a bug) ends that task only: tokio
-    /// catches it at the task's boundary, this loop logs it and goes on, and the connection's
-    /// session is released as if its network connection had been lost (`connection::Release`).
+    /// catches it at the task's boundary, and the connection's session is released as if its
+    /// network connection had been lost, with an error logged (`Drop for connection::Connection`).
     /// The shared state stays usable: its locks recover from the poisoning such a panic leaves.
     pub async fn run(self) {
         let Broker {
@@ -196,13 +196,13 @@ impl Broker {
             conn_tx,
             mut conn_rx,
         } = self;
-        let mut tasks = JoinSet::new();
+        let tasks = ConnectionTasks::default();
         let mut accept_loops = JoinSet::new();
         for (index, socket) in listeners {
             let hub = Arc::clone(&hub);
-            let conn_tx = conn_tx.clone();
+            let tasks = tasks.clone();
             // Aborted at shutdown.
-            accept_loops.spawn(accept_loop(hub, index, socket, conn_tx, connect_timeout));
+            accept_loops.spawn(accept_loop(hub, index, socket, tasks, connect_timeout));
         }
         drop(conn_tx);
         let sys = tokio::spawn(crate::sys::run(Arc::clone(&hub), shutdown_tx.subscribe()));
@@ -229,16 +229,12 @@ impl Broker {
         let mut shutdown = shutdown_tx.subscribe();
         loop {
             tokio::select! {
-                Some(fut) = conn_rx.recv() => { tasks.spawn(fut); }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Err(e) = done {
-                        if e.is_panic() {
-                            error!(
-                                "Error: a connection task panicked ({}); that connection was closed.",
-                                panic_message(e.into_panic())
-                            );
-                        }
-                    }
+                Some(fut) = conn_rx.recv() => {
+                    let slot = tasks.slot(None);
+                    tokio::spawn(async move {
+                        fut.await;
+                        drop(slot);
+                    });
                 }
                 _ = shutdown.changed() => break,
             }
@@ -257,26 +253,87 @@ impl Broker {
         sys.abort();
         purge.abort();
         // Connections see the same shutdown signal and close themselves.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tasks.ended()).await;
         // What is pending reaches the disk (persistence), and the file is closed.
         hub.close_store();
     }
 }
 
-/// The message of a panic payload (`panic!` with a literal or a formatted string).
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload
-            .downcast_ref::<&'static str>()
-            .map_or_else(|| "no message".to_owned(), |s| (*s).to_owned()),
+type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The connection tasks, counted so that shutdown can wait for them. Not a `JoinSet`: its
+/// entry cost every connection an allocation, and it needs the tasks' futures boxed (a
+/// separate allocation of the task's whole state) to spawn the several kinds of connection
+/// from one place; each accept loop spawns its connections itself instead. A task that is
+/// still running when `Broker::run` returns (a peer that takes longer than the five seconds
+/// of the shutdown to take its last bytes) ends with the runtime. A panic in a connection (a
+/// bug) ends that task alone; `connection::Connection` logs it as it releases the session.
+#[derive(Clone, Default)]
+struct ConnectionTasks {
+    live: Arc<LiveTasks>,
+}
+
+#[derive(Default)]
+struct LiveTasks {
+    count: std::sync::atomic::AtomicUsize,
+    /// Signalled when `count` reaches zero.
+    none: tokio::sync::Notify,
+}
+
+/// What a connection holds until it ends: its place among the listener's `max_connections`
+/// and in the count of connection tasks.
+pub(crate) struct ConnectionSlot {
+    _permit: Option<OwnedSemaphorePermit>,
+    live: Option<Arc<LiveTasks>>,
+}
+
+impl ConnectionSlot {
+    /// A slot counted nowhere (tests).
+    #[cfg(test)]
+    fn untracked() -> Self {
+        ConnectionSlot {
+            _permit: None,
+            live: None,
+        }
     }
 }
 
-type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Some(live) = &self.live {
+            if live.count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                live.none.notify_waiters();
+            }
+        }
+    }
+}
+
+impl ConnectionTasks {
+    /// Counts a new connection task, which holds the slot until it ends.
+    fn slot(&self, permit: Option<OwnedSemaphorePermit>) -> ConnectionSlot {
+        self.live
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ConnectionSlot {
+            _permit: permit,
+            live: Some(Arc::clone(&self.live)),
+        }
+    }
+
+    /// Resolves once every connection task counted so far has ended.
+    async fn ended(&self) {
+        loop {
+            let none = self.live.none.notified();
+            tokio::pin!(none);
+            // Registered before looking, so that the last task ending in between is seen.
+            none.as_mut().enable();
+            if self.live.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            none.await;
+        }
+    }
+}
 
 /// A newly accepted connection.
 enum Accepted {
@@ -357,7 +414,7 @@ async fn accept_loop(
     hub: Arc<Hub>,
     index: usize,
     socket: Socket,
-    conn_tx: UnboundedSender<ConnFuture>,
+    tasks: ConnectionTasks,
     connect_timeout: std::time::Duration,
 ) {
     // max_connections is not reloaded: the listener is not re-opened.
@@ -406,70 +463,69 @@ async fn accept_loop(
             continue;
         }
         let plain = acceptor.is_none() && listener.protocol == ListenerProtocol::Mqtt;
-        let fut = match stream {
+        let slot = tasks.slot(permit);
+        // Spawned here, each kind of connection as its own type: the task holds its state
+        // itself rather than a boxed future.
+        match stream {
             Accepted::Tcp(stream) => {
                 if hub.config().set_tcp_nodelay {
                     let _ = stream.set_nodelay(true);
                 }
                 if plain {
-                    connection_task(
+                    tokio::spawn(connection_task(
                         Arc::clone(&hub),
                         (index, listener),
                         stream,
                         peer,
                         connect_timeout,
-                        permit,
-                    )
+                        slot,
+                    ))
                 } else {
-                    layered_task(
+                    tokio::spawn(layered_task(
                         Arc::clone(&hub),
                         (index, listener),
                         (stream, acceptor),
                         peer,
                         connect_timeout,
-                        permit,
-                    )
+                        slot,
+                    ))
                 }
             }
-            Accepted::Unix(stream) if plain => connection_task(
+            Accepted::Unix(stream) if plain => tokio::spawn(connection_task(
                 Arc::clone(&hub),
                 (index, listener),
                 stream,
                 peer,
                 connect_timeout,
-                permit,
-            ),
-            Accepted::Unix(stream) => layered_task(
+                slot,
+            )),
+            Accepted::Unix(stream) => tokio::spawn(layered_task(
                 Arc::clone(&hub),
                 (index, listener),
                 (stream, acceptor),
                 peer,
                 connect_timeout,
-                permit,
-            ),
+                slot,
+            )),
         };
-        if conn_tx.send(fut).is_err() {
-            return;
-        }
     }
 }
 
-/// The task of one connection, as `Broker::run` spawns it: serves the connection (accepted on
-/// the listener of that index in `Config::listeners`) and holds its `max_connections` permit
-/// until it ends.
+/// The task of one connection: serves the connection (accepted on the listener of that index
+/// in `Config::listeners`) and holds its slot until it ends.
 fn connection_task<S>(
     hub: Arc<Hub>,
     (listener_index, listener): (usize, Arc<Listener>),
     stream: S,
     peer: String,
     connect_timeout: std::time::Duration,
-    permit: Option<OwnedSemaphorePermit>,
-) -> ConnFuture
+    slot: ConnectionSlot,
+) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // No wrapping `async` block: it would keep a second copy of every argument in the task.
-    Box::pin(connection::serve(
+    connection::serve(
         hub,
         listener_index,
         listener,
@@ -477,8 +533,8 @@ where
         peer,
         connect_timeout,
         None,
-        permit,
-    ))
+        slot,
+    )
 }
 
 /// The task of a connection on a TLS or WebSocket listener: the TLS handshake (if `acceptor`),
@@ -492,13 +548,12 @@ fn layered_task<S>(
     (stream, acceptor): (S, Option<tokio_rustls::TlsAcceptor>),
     peer: String,
     connect_timeout: std::time::Duration,
-    permit: Option<OwnedSemaphorePermit>,
+    slot: ConnectionSlot,
 ) -> ConnFuture
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     Box::pin(async move {
-        let _permit = permit;
         let handshakes = async {
             let mut cert_username = None;
             let stream: Box<dyn Io> = match acceptor {
@@ -550,7 +605,7 @@ where
             peer,
             connect_timeout,
             cert_username,
-            None,
+            slot,
         )
         .await;
     })
@@ -792,14 +847,14 @@ mod tests {
             armed: Arc::clone(&armed),
         };
         spawn
-            .send(connection_task(
+            .send(Box::pin(connection_task(
                 Arc::clone(&hub),
                 (index, Arc::clone(&listener)),
                 fragile,
                 "in-memory".to_owned(),
                 connection::CONNECT_TIMEOUT,
-                None,
-            ))
+                ConnectionSlot::untracked(),
+            )))
             .unwrap();
         let mut with_will = connect("victim");
         with_will.will = Some(LastWill {

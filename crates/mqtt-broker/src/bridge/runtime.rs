@@ -606,7 +606,7 @@ impl Runner {
                     }
                 },
                 (n, ok) = acks.committed(), if acks.waiting() => acks.release(client, n, ok),
-                () = local.client.0.wake.notified() => {}
+                () = local.client.0.wake.woken(local.conn_id) => {}
                 changed = status.changed(), if reconnects => {
                     if changed.is_err() {
                         // The client has ended: `closed()` says why.

@@ -135,9 +135,14 @@ pub(crate) struct StoredMessage<M> {
 }
 
 /// Which of a session's messages have records in the store, kept with the session (the writer
-/// thread updates it when it resolves the session, under the client's lock).
+/// thread updates it when it resolves the session, under the client's lock). Boxed, and only
+/// once there is something to keep: every session carries the field, and without persistence
+/// (or before a first write) it is empty.
 #[derive(Debug, Default)]
-pub(crate) struct MessageRecords {
+pub(crate) struct MessageRecords(Option<Box<Records>>);
+
+#[derive(Debug, Default)]
+struct Records {
     /// The epoch of this session's records; 0 until the first is given.
     epoch: u64,
     /// Identifiers of the messages with a record (ascending), under `written_epoch`.
@@ -154,26 +159,55 @@ impl MessageRecords {
     /// The records of a session restored from the store.
     pub(crate) fn restored(epoch: u64, mut written: Vec<u64>) -> Self {
         written.sort_unstable();
-        MessageRecords {
+        MessageRecords(Some(Box::new(Records {
             epoch,
             written,
             written_epoch: epoch,
-        }
+        })))
     }
 
     /// For a session that replaces `old` (same client identifier, clean start): it deletes
     /// the old one's records with its first write.
     pub(crate) fn replacing(old: &mut MessageRecords) -> Self {
-        MessageRecords {
-            epoch: 0,
-            written: std::mem::take(&mut old.written),
-            written_epoch: old.written_epoch,
-        }
+        MessageRecords(old.0.as_mut().map(|old| {
+            Box::new(Records {
+                epoch: 0,
+                written: std::mem::take(&mut old.written),
+                written_epoch: old.written_epoch,
+            })
+        }))
     }
 
     /// The writes that bring the store to `held`, the messages the session holds now: new
     /// ones put, completed ones deleted.
     pub(crate) fn update<'a>(
+        &mut self,
+        held: impl Iterator<Item = HeldMessage<'a>>,
+        new_epoch: impl FnOnce() -> u64,
+    ) -> Vec<MessageWrite> {
+        let this = self.0.get_or_insert_with(Box::default);
+        this.update(held, new_epoch)
+    }
+
+    /// The epoch of this session's records (0: none written yet).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.0.as_ref().map_or(0, |r| r.epoch)
+    }
+
+    /// Deletes every record (the session ended, or stopped being persistent).
+    pub(crate) fn delete_all(&mut self) -> Vec<MessageWrite> {
+        match &mut self.0 {
+            Some(r) => {
+                let epoch = r.written_epoch;
+                r.written.drain(..).map(|id| (epoch, id, None)).collect()
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Records {
+    fn update<'a>(
         &mut self,
         held: impl Iterator<Item = HeldMessage<'a>>,
         new_epoch: impl FnOnce() -> u64,
@@ -208,17 +242,6 @@ impl MessageRecords {
         writes.extend(old.map(|gone| (self.epoch, gone, None)));
         self.written = written;
         writes
-    }
-
-    /// The epoch of this session's records (0: none written yet).
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
-    /// Deletes every record (the session ended, or stopped being persistent).
-    pub(crate) fn delete_all(&mut self) -> Vec<MessageWrite> {
-        let epoch = self.written_epoch;
-        self.written.drain(..).map(|id| (epoch, id, None)).collect()
     }
 }
 
