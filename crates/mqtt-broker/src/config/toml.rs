@@ -156,31 +156,21 @@ fn top_level(
     let line = source.line(key.span().start);
     let name = key.into_inner();
     let value_line = source.line(value.span().start);
-    match (name.as_str(), value.into_inner()) {
-        ("listener", Item::Table(entries)) => {
-            listener_table(parser, state, source, value_line, entries)
-        }
-        ("listener", Item::Array(items))
+    // `[listener]` / `[[listener]]` and `[connection]` / `[[connection]]`: a block each.
+    let block: Option<BlockTable> = match name.as_str() {
+        "listener" => Some(listener_table),
+        "connection" => Some(connection_table),
+        _ => None,
+    };
+    match (block, value.into_inner()) {
+        (Some(table), Item::Table(entries)) => table(parser, state, source, value_line, entries),
+        (Some(table), Item::Array(items))
             if items.iter().all(|i| matches!(i.get_ref(), Item::Table(_))) =>
         {
             for item in items {
                 let item_line = source.line(item.span().start);
                 if let Item::Table(entries) = item.into_inner() {
-                    listener_table(parser, state, source, item_line, entries)?;
-                }
-            }
-            Ok(())
-        }
-        ("connection", Item::Table(entries)) => {
-            connection_table(parser, state, source, value_line, entries)
-        }
-        ("connection", Item::Array(items))
-            if items.iter().all(|i| matches!(i.get_ref(), Item::Table(_))) =>
-        {
-            for item in items {
-                let item_line = source.line(item.span().start);
-                if let Item::Table(entries) = item.into_inner() {
-                    connection_table(parser, state, source, item_line, entries)?;
+                    table(parser, state, source, item_line, entries)?;
                 }
             }
             Ok(())
@@ -188,6 +178,15 @@ fn top_level(
         (_, item) => option(parser, state, source, line, &name, item),
     }
 }
+
+/// Reads one table of a block (a listener or a bridge) starting at `line`.
+type BlockTable = fn(
+    &mut Parser,
+    &mut FileState,
+    &Source<'_>,
+    usize,
+    Vec<(Spanned<String>, Spanned<Item>)>,
+) -> Result<(), ConfigError>;
 
 /// One `[[connection]]` table: `name` (the `connection` line), then bridge options.
 fn connection_table(
