@@ -250,6 +250,13 @@ pub(crate) fn read_results(out: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Writes the results document of a run to `out` (what `read_results` reads back).
+pub(crate) fn write_results(doc: &Value, out: &Path) -> Result<(), String> {
+    let path = out.join("results.json");
+    let text = serde_json::to_string_pretty(doc).map_err(|e| format!("results.json: {e}"))?;
+    fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// Writes table.md and the SVGs from the results document; returns the table.
 fn write_outputs(doc: &Value, out: &Path) -> Result<String, String> {
     let write = |name: &str, text: &str| {
@@ -610,9 +617,7 @@ fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
         "notes": notes,
         "results": results,
     });
-    let path = out.join("results.json");
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| format!("results.json: {e}"))?;
-    fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_results(&doc, out)?;
     write_outputs(&doc, out)
 }
 

@@ -731,9 +731,7 @@ fn run(root: &Path, o: &Options, out: &Path) -> Result<String, String> {
     if let Some(map) = doc.as_object_mut() {
         map.insert("summary".into(), summary);
     }
-    let path = out.join("results.json");
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| format!("results.json: {e}"))?;
-    fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    crate::compare::write_results(&doc, out)?;
     write_table(&doc, out)
 }
 
