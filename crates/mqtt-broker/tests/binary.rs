@@ -457,3 +457,35 @@ async fn started_as_root_it_runs_as_the_configured_user() {
     drop(b);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// How many of the broker's threads are tokio workers (named so by tokio).
+fn worker_threads_of(b: &Running) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", b.0.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "tokio-rt-worker")
+        .count()
+}
+
+#[test]
+fn worker_threads_sets_how_many_threads_serve_connections() {
+    // Ours, not Mosquitto's (which has one thread): 0 or unset = one per core it may use.
+    let dir = std::env::temp_dir().join(format!("mqtt-broker-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for workers in [1, 3] {
+        let conf = dir.join(format!("w{workers}.conf"));
+        let port = free_port();
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nworker_threads {workers}\n"),
+        )
+        .unwrap();
+        let (b, _) = start(&["-c", conf.to_str().unwrap()], "listen socket on port");
+        // tokio starts its workers as the runtime begins; they may still be starting.
+        let deadline = Instant::now() + WAIT;
+        while worker_threads_of(&b) < workers && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(worker_threads_of(&b), workers, "worker_threads {workers}");
+    }
+}

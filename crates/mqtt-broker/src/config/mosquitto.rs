@@ -144,6 +144,7 @@ pub(super) const SUPPORTED: &[(&str, Scope)] = &[
     ("sys_interval", Scope::Global),
     ("upgrade_outgoing_qos", Scope::Global),
     ("user", Scope::Global),
+    ("worker_threads", Scope::Global),
 ];
 
 /// Options Mosquitto 2.0 knows and we accept with a warning, without effect.
@@ -1115,6 +1116,7 @@ impl Parser {
             "sys_interval" => self.config.sys_interval = to_u32(ctx, ctx.int(t, 0, 65535)?)?,
             "upgrade_outgoing_qos" => self.config.upgrade_outgoing_qos = ctx.bool(t)?,
             "user" => self.user = Some(ctx.string(t, self.user.is_some())?),
+            "worker_threads" => self.config.worker_threads = to_usize(ctx, ctx.int(t, 0, 1024)?)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -108,9 +108,14 @@ impl Config {
                 "Warning: Changes to the persistence options take effect at restart.".to_owned(),
             );
         }
-        if new.pid_file != self.pid_file || new.user != self.user {
-            not_applied
-                .push("Warning: Changes to pid_file and user take effect at restart.".to_owned());
+        if new.pid_file != self.pid_file
+            || new.user != self.user
+            || new.worker_threads != self.worker_threads
+        {
+            not_applied.push(
+                "Warning: Changes to pid_file, user and worker_threads take effect at restart."
+                    .to_owned(),
+            );
         }
         if new.bridges != self.bridges {
             not_applied.push(
@@ -125,6 +130,7 @@ impl Config {
             persistence: self.persistence.clone(),
             pid_file: self.pid_file.clone(),
             user: self.user.clone(),
+            worker_threads: self.worker_threads,
             ..new
         };
         Ok(Reloaded {
@@ -214,7 +220,7 @@ mod tests {
         let running = parse("listener 1883\npid_file /run/a.pid\n");
         let reloaded = running
             .reload(parse(
-                "listener 1883\npid_file /run/b.pid\npersistence true\n",
+                "listener 1883\npid_file /run/b.pid\npersistence true\nworker_threads 3\n",
             ))
             .unwrap();
         assert_eq!(
@@ -222,6 +228,7 @@ mod tests {
             Some(Path::new("/run/a.pid"))
         );
         assert!(!reloaded.config.persistence.enabled);
+        assert_eq!(reloaded.config.worker_threads, 0);
         assert_eq!(reloaded.not_applied.len(), 2);
     }
 }

@@ -99,6 +99,7 @@ fn defaults_are_mosquitto_2_0() {
     assert!(c.retain_available);
     assert_eq!(c.persistent_client_expiration, None);
     assert_eq!(c.sys_interval, 10);
+    assert_eq!(c.worker_threads, 0);
     assert_eq!(c.log.dest, vec![LogDest::Stderr]);
     assert_eq!(
         c.log.types,
@@ -688,7 +689,8 @@ fn every_global_option() {
          set_tcp_nodelay false\n\
          sys_interval 0\n\
          upgrade_outgoing_qos true\n\
-         user nobody\n",
+         user nobody\n\
+         worker_threads 1\n",
     );
     let c = &loaded.config;
     assert!(!c.allow_duplicate_messages);
@@ -727,6 +729,7 @@ fn every_global_option() {
     assert_eq!(c.sys_interval, 0);
     assert!(c.upgrade_outgoing_qos);
     assert_eq!(c.user, "nobody");
+    assert_eq!(c.worker_threads, 1);
     // Mosquitto's notices: allow_duplicate_messages is deprecated, message_size_limit should
     // be max_packet_size.
     assert_eq!(
@@ -798,6 +801,14 @@ fn out_of_range_values_are_errors_with_their_line() {
         (
             "sys_interval 70000",
             "Invalid sys_interval value (70000), must be between 0 and 65535",
+        ),
+        (
+            "worker_threads -1",
+            "Invalid worker_threads value (-1), must be between 0 and 1024",
+        ),
+        (
+            "worker_threads 2000",
+            "Invalid worker_threads value (2000), must be between 0 and 1024",
         ),
         // Mosquitto: Error: Invalid message_size_limit value (300000000).
         (

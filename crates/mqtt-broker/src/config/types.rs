@@ -91,6 +91,9 @@ pub struct Config {
     pub upgrade_outgoing_qos: bool,
     /// `allow_duplicate_messages` (deprecated in Mosquitto 2.0). Default true.
     pub allow_duplicate_messages: bool,
+    /// `worker_threads` (ours): threads that serve connections; 0 (the default) = one per
+    /// core the process may run on. Read at start only.
+    pub worker_threads: usize,
 }
 
 impl Default for Config {
@@ -143,6 +146,7 @@ impl Config {
             user: "mosquitto".to_owned(),
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: true,
+            worker_threads: 0,
         }
     }
 }
