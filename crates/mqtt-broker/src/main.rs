@@ -101,12 +101,17 @@ fn main() -> ExitCode {
     if args.daemon {
         warn!("Warning: -d is not supported; run the broker under systemd instead.");
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // 0: tokio's default, one worker per core this process may run on (its CPU affinity).
-    if config.worker_threads > 0 {
-        builder.worker_threads(config.worker_threads);
-    }
-    let runtime = match builder.enable_all().build() {
+    // 0: one worker per core this process may run on (its CPU affinity and CPU quota). Always
+    // given, so that tokio does not read TOKIO_WORKER_THREADS, which it panics on when invalid.
+    let workers = match config.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             error!("Error: unable to start the runtime: {e}");
@@ -185,7 +190,8 @@ fn main() -> ExitCode {
                 "mqtt-broker version {} terminating",
                 env!("CARGO_PKG_VERSION")
             );
-            let _ = shutdown.send(true);
+            // Stored even while no receiver exists yet (`send` would drop it).
+            shutdown.send_replace(true);
         });
         broker.run().await;
         ExitCode::SUCCESS

@@ -175,7 +175,9 @@ impl Broker {
         Arc::clone(&self.hub)
     }
 
-    /// A handle that stops the broker when `true` is sent.
+    /// A handle that stops the broker when `true` is sent. Send it with
+    /// [`watch::Sender::send_replace`], which keeps the value even before [`Broker::run`] has
+    /// begun (`send` drops a value while nothing receives).
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
         self.shutdown_tx.clone()
     }
@@ -196,6 +198,9 @@ impl Broker {
             conn_tx,
             mut conn_rx,
         } = self;
+        // Subscribed before anything can accept a client: a SIGTERM may come as soon as one
+        // is connected, and a receiver made after the change would wait for the next one.
+        let mut shutdown = shutdown_tx.subscribe();
         let tasks = ConnectionTasks::default();
         let mut accept_loops = JoinSet::new();
         for (index, socket) in listeners {
@@ -226,7 +231,6 @@ impl Broker {
                 }
             })
         };
-        let mut shutdown = shutdown_tx.subscribe();
         loop {
             tokio::select! {
                 Some(fut) = conn_rx.recv() => {
@@ -236,7 +240,8 @@ impl Broker {
                         drop(slot);
                     });
                 }
-                _ = shutdown.changed() => break,
+                // The value, not a change: the handle may have fired before this loop began.
+                _ = shutdown.wait_for(|stop| *stop) => break,
             }
         }
         // Bridges disconnect first (their `0` notifications still reach connected clients),
@@ -909,5 +914,21 @@ mod tests {
 
         let _ = shutdown.send(true);
         tokio::time::timeout(WAIT, running).await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shutdown_signalled_before_run_begins_is_not_missed() {
+        // SIGTERM can come while `run` is starting: as soon as an accept loop serves a client,
+        // before the loop that waits for the signal has subscribed to it. It once waited for a
+        // change that had already happened, and the broker never stopped.
+        let mut config = Config::local_only(Some(0));
+        config
+            .listeners
+            .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
+        let broker = Broker::bind(config).await.unwrap();
+        let shutdown = broker.shutdown_handle();
+        // The binary's termination task keeps the value this way even with no receiver yet.
+        shutdown.send_replace(true);
+        tokio::time::timeout(WAIT, broker.run()).await.unwrap();
     }
 }

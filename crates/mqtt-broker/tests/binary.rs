@@ -57,9 +57,19 @@ impl Log {
 
 /// Starts the binary and returns it once its log shows `ready`, with the rest of its log.
 fn start_logged(args: &[&str], ready: &str) -> (Running, Vec<String>, Log) {
+    start_logged_env(args, &[], ready)
+}
+
+/// [`start_logged`] with these environment variables set.
+fn start_logged_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    ready: &str,
+) -> (Running, Vec<String>, Log) {
     let mut running = Running(
         Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -472,15 +482,23 @@ fn worker_threads_sets_how_many_threads_serve_connections() {
     // Ours, not Mosquitto's (which has one thread): 0 or unset = one per core it may use.
     let dir = std::env::temp_dir().join(format!("mqtt-broker-workers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for workers in [1, 3] {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for (option, workers) in [(Some(1), 1), (Some(3), 3), (None, cores)] {
         let conf = dir.join(format!("w{workers}.conf"));
         let port = free_port();
+        let line = option.map_or(String::new(), |n| format!("worker_threads {n}\n"));
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nworker_threads {workers}\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{line}"),
         )
         .unwrap();
-        let (b, _) = start(&["-c", conf.to_str().unwrap()], "listen socket on port");
+        // tokio reads TOKIO_WORKER_THREADS when not told a number, and panics on one that is
+        // not a number: the option must win, and the variable must not be read at all.
+        let (b, _, _log) = start_logged_env(
+            &["-c", conf.to_str().unwrap()],
+            &[("TOKIO_WORKER_THREADS", "not-a-number")],
+            "listen socket on port",
+        );
         // tokio starts its workers as the runtime begins; they may still be starting.
         let deadline = Instant::now() + WAIT;
         while worker_threads_of(&b) < workers && Instant::now() < deadline {
