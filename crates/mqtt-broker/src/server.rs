@@ -825,13 +825,18 @@ mod tests {
         c
     }
 
-    #[tokio::test]
-    async fn a_panic_in_one_connection_leaves_the_broker_and_other_clients_working() {
+    /// A broker on 127.0.0.1, on a port of the system's choosing.
+    async fn loopback_broker() -> Broker {
         let mut config = Config::local_only(Some(0));
         config
             .listeners
             .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
-        let broker = Broker::bind(config).await.unwrap();
+        Broker::bind(config).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_one_connection_leaves_the_broker_and_other_clients_working() {
+        let broker = loopback_broker().await;
         let addr = broker.local_addrs()[0];
         let hub = broker.hub();
         let index = broker.listeners[0].0;
@@ -921,11 +926,7 @@ mod tests {
         // SIGTERM can come while `run` is starting: as soon as an accept loop serves a client,
         // before the loop that waits for the signal has subscribed to it. It once waited for a
         // change that had already happened, and the broker never stopped.
-        let mut config = Config::local_only(Some(0));
-        config
-            .listeners
-            .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
-        let broker = Broker::bind(config).await.unwrap();
+        let broker = loopback_broker().await;
         let shutdown = broker.shutdown_handle();
         // The binary's termination task keeps the value this way even with no receiver yet.
         shutdown.send_replace(true);
