@@ -7,9 +7,12 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::our_broker;
 use mqtt_client::{connect, ClientError, ClientOptions, Transport};
 use mqtt_codec::{
     ProtocolVersion, PublishProperties, QoS, ReasonCode, TopicFilter, TopicName, UserProperty,
@@ -20,18 +23,6 @@ use test_support::{free_port, Mosquitto};
 /// A private `mosquitto` (test-support) with `extra` config lines after its loopback listener.
 fn mosquitto(extra: &'static str) -> Mosquitto {
     Mosquitto::with_config(move |_, _| extra.to_owned())
-}
-
-/// Our broker in this process, local only, on an ephemeral port.
-async fn our_broker() -> SocketAddr {
-    let mut config = mqtt_broker::config::Config::local_only(Some(0));
-    config
-        .listeners
-        .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
-    let broker = mqtt_broker::server::Broker::bind(config).await.unwrap();
-    let addr = broker.local_addrs()[0];
-    tokio::spawn(broker.run());
-    addr
 }
 
 fn options(addr: SocketAddr, version: ProtocolVersion) -> ClientOptions {

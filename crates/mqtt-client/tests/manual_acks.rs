@@ -8,9 +8,12 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::our_broker;
 use mqtt_client::{connect, Client, ClientOptions, Direction, Messages, PacketObserver, Transport};
 use mqtt_codec::{Packet, PacketType, QoS, TopicFilter, TopicName};
 use mqtt_session::Message;
@@ -18,17 +21,6 @@ use tokio::sync::mpsc;
 
 /// How long anything awaited here may take before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn our_broker() -> SocketAddr {
-    let mut config = mqtt_broker::config::Config::local_only(Some(0));
-    config
-        .listeners
-        .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
-    let broker = mqtt_broker::server::Broker::bind(config).await.unwrap();
-    let addr = broker.local_addrs()[0];
-    tokio::spawn(broker.run());
-    addr
-}
 
 /// Options with a persistent session named `id` (MQTT 3.1.1, Clean Session 0).
 fn options(addr: SocketAddr, id: &str, manual_acks: bool) -> ClientOptions {

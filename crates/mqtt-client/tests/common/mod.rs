@@ -1,7 +1,7 @@
 //! Shared by the transport tests: certificates (`test_support::pki`), a private Mosquitto with
 //! TLS listeners, an in-test front server (TLS and/or WebSocket in front of Mosquitto's plain
-//! listener, recording what the client offered), an in-test SOCKS5 proxy, and a
-//! publish/subscribe round trip.
+//! listener, recording what the client offered), an in-test SOCKS5 proxy, our broker in this
+//! process, and a publish/subscribe round trip.
 #![allow(dead_code)]
 // tungstenite's callback signature returns a whole HTTP response as its error.
 #![allow(clippy::result_large_err)]
@@ -359,4 +359,16 @@ pub(crate) async fn socks5_proxy(
 /// A loopback port nothing listens on.
 pub(crate) fn closed_port() -> u16 {
     free_port()
+}
+
+/// Our broker in this process, local only, on an ephemeral port.
+pub(crate) async fn our_broker() -> SocketAddr {
+    let mut config = mqtt_broker::config::Config::local_only(Some(0));
+    config
+        .listeners
+        .retain(|l| l.bind_address.as_deref() == Some("127.0.0.1"));
+    let broker = mqtt_broker::server::Broker::bind(config).await.unwrap();
+    let addr = broker.local_addrs()[0];
+    tokio::spawn(broker.run());
+    addr
 }
